@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Verify that client/src/gen is exactly what `npm run gen` (buf generate) produces from proto/.
+# Generates into a temporary directory and compares; never writes to the working tree.
+# Exit 0 when up to date, 1 when stale (the diff is printed), other codes on tool errors.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+gen_dir="client/src/gen"
+buf="node_modules/.bin/buf"
+if [[ ! -x "$buf" ]]; then
+  echo "gen-check: $buf not found; run npm ci first" >&2
+  exit 2
+fi
+
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/redlease-gen-check.XXXXXX")"
+trap 'rm -rf "$tmp"' EXIT
+
+# -o prefixes every plugin `out` in buf.gen.yaml with $tmp, so this writes $tmp/client/src/gen
+# (and buf.gen.yaml's `clean: true` only cleans that temporary copy).
+"$buf" generate -o "$tmp"
+
+if [[ ! -d "$gen_dir" ]]; then
+  echo "generated code in $gen_dir is stale: the directory is missing; run npm run gen and commit" >&2
+  exit 1
+fi
+
+if ! diff -r -u "$tmp/$gen_dir" "$gen_dir"; then
+  echo >&2
+  echo "generated code in $gen_dir is stale: run npm run gen and commit" >&2
+  exit 1
+fi
+
+echo "generated code in $gen_dir is up to date"
