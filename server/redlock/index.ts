@@ -1,0 +1,21 @@
+export {
+  HeldByAnotherError,
+  InvalidArgumentError,
+  LockError,
+  type LockErrorCode,
+  type NodeVote,
+  NoQuorumError,
+  NotHolderError,
+} from './errors.js';
+export { LOCK_ID_PATTERN, newLockId } from './lock-id.js';
+export { DEFAULTS, driftMs, type NodeConfig, type RedlockOptions } from './options.js';
+export { type AcquireOptions, quorumOf, Redlock } from './redlock.js';
+export type {
+  ClusterStatus,
+  Lease,
+  LockState,
+  Mode,
+  NodeLockState,
+  NodeStatus,
+  ReleaseResult,
+} from './types.js';

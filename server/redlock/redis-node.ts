@@ -1,0 +1,249 @@
+import { EventEmitter } from 'node:events';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { ResolvedNode, ResolvedOptions } from './options.js';
+import { runScript, type Script } from './scripts.js';
+import type { NodeStatus } from './types.js';
+
+/** What a node's INFO says about its identity and safety. */
+interface NodeIdentity {
+  runId: string;
+  uptimeSeconds: number;
+  maxmemoryPolicy: string;
+  aofEnabled: boolean;
+}
+
+/** A node's answer to one command, stamped with whether it may count as a vote. */
+export type NodeReply<T> =
+  | { ok: true; value: T; voting: boolean; detail: string }
+  | { ok: false; error: string; voting: false; detail: string };
+
+/**
+ * One Redis node: a single multiplexed connection that fails fast (no offline queue, a per-command timeout,
+ * no resending after a reconnect), plus the node's identity.
+ *
+ * Vote gating: every connection loss bumps `generation`, and a node votes only after its INFO was read on the
+ * current connection. A node that restarted therefore cannot vote through its new incarnation before the engine
+ * has seen its new run_id and quarantined it — there is no window between restart and detection.
+ */
+export class RedisNode extends EventEmitter {
+  readonly name: string;
+  readonly address: string;
+  readonly redis: Redis;
+  private generation = 0;
+  private verifiedGeneration = -1;
+  private identity: NodeIdentity | undefined;
+  private knownRunId: string | undefined;
+  private latencyMs = 0;
+  private lastError = '';
+  private healthy = false;
+  private restarts = 0;
+  private quarantineUntil = 0;
+  private quarantineReason = '';
+  private closed = false;
+
+  constructor(
+    config: ResolvedNode,
+    options: ResolvedOptions,
+    private readonly log: Logger | undefined,
+  ) {
+    super();
+    this.name = config.name;
+    this.address = config.address;
+    this.redis = new Redis({
+      host: config.host,
+      port: config.port,
+      username: config.username,
+      password: config.password,
+      tls: config.tls,
+      db: config.db,
+      connectionName: 'redlease',
+      enableOfflineQueue: false,
+      enableReadyCheck: true,
+      commandTimeout: options.nodeTimeoutMs,
+      connectTimeout: options.connectTimeoutMs,
+      maxRetriesPerRequest: 0,
+      // A command cut off by a disconnect has an unknown outcome; resending it to a restarted node could
+      // create a lock nobody waits for. It counts as no vote instead.
+      autoResendUnfulfilledCommands: false,
+      enableAutoPipelining: true,
+      // Reconnect quickly at first (a restarted node should rejoin in well under a second), then back off to
+      // 1 s with jitter so a dead node costs little.
+      retryStrategy: (times: number) =>
+        Math.min(25 * 2 ** Math.min(times, 6), 1_000) + Math.floor(Math.random() * 25),
+    });
+    this.redis.on('error', (error: Error) => this.recordError(error));
+    this.redis.on('close', () => {
+      this.generation++;
+      if (this.healthy) this.log?.warn({ node: this.name }, 'node connection lost');
+      this.healthy = false;
+      this.emit('change');
+    });
+    this.redis.on('ready', () => void this.check());
+  }
+
+  /** Counted toward quorums now. */
+  get voting(): boolean {
+    return this.canVote(this.generation);
+  }
+
+  get quarantined(): boolean {
+    return this.quarantineRemainingMs() > 0;
+  }
+
+  get up(): boolean {
+    return this.healthy && this.verifiedGeneration === this.generation;
+  }
+
+  get runId(): string {
+    return this.identity?.runId ?? '';
+  }
+
+  private canVote(generation: number): boolean {
+    return (
+      generation === this.generation &&
+      this.verifiedGeneration === generation &&
+      this.refusal() === '' &&
+      performance.now() >= this.quarantineUntil
+    );
+  }
+
+  /** Why an evicting node may not vote: Redis could silently drop lock keys under memory pressure. */
+  private refusal(): string {
+    const policy = this.identity?.maxmemoryPolicy;
+    if (policy === undefined || policy === 'noeviction') return '';
+    return `maxmemory-policy is ${policy}: Redis may evict lock keys; set maxmemory-policy noeviction on this node`;
+  }
+
+  quarantineRemainingMs(now = performance.now()): number {
+    return Math.max(0, Math.ceil(this.quarantineUntil - now));
+  }
+
+  /** Keep the node out of quorums until `until` (monotonic ms); only ever lengthens unless `shorten`. */
+  setQuarantine(until: number, reason: string, shorten = false): void {
+    if (!shorten && until <= this.quarantineUntil) return;
+    this.quarantineUntil = until;
+    this.quarantineReason = reason;
+    this.emit('change');
+  }
+
+  /** Runs a script; the reply counts as a vote only if the node could vote when it was sent and still can. */
+  async run<T>(
+    script: Script,
+    keys: readonly string[],
+    args: readonly (string | number)[],
+  ): Promise<NodeReply<T>> {
+    const generation = this.generation;
+    const votingAtSend = this.canVote(generation);
+    try {
+      const value = (await runScript(this.redis, script, keys, args)) as T;
+      const voting = votingAtSend && this.canVote(generation);
+      return { ok: true, value, voting, detail: voting ? '' : this.notVotingDetail() };
+    } catch (error) {
+      const message = describeError(error);
+      this.recordError(error);
+      return { ok: false, error: message, voting: false, detail: message };
+    }
+  }
+
+  private notVotingDetail(): string {
+    if (this.verifiedGeneration !== this.generation) return 'identity not yet checked on this connection';
+    const refusal = this.refusal();
+    if (refusal) return refusal;
+    const left = this.quarantineRemainingMs();
+    if (left > 0) return `quarantined for ${left} ms more: ${this.quarantineReason}`;
+    return 'reconnected while the command was in flight';
+  }
+
+  /** Reads INFO: latency, run_id (a change means the node restarted), eviction policy, persistence. */
+  async check(): Promise<void> {
+    if (this.closed || this.redis.status !== 'ready') {
+      this.healthy = false;
+      return;
+    }
+    const generation = this.generation;
+    const started = performance.now();
+    let info: string;
+    try {
+      info = await this.redis.info();
+    } catch (error) {
+      this.recordError(error);
+      if (this.healthy)
+        this.log?.warn({ node: this.name, err: describeError(error) }, 'node health check failed');
+      this.healthy = false;
+      this.emit('change');
+      return;
+    }
+    if (generation !== this.generation) return;
+    this.latencyMs = performance.now() - started;
+    const identity = parseInfo(info);
+    const wasUp = this.up;
+    const previousRefusal = this.refusal();
+    this.identity = identity;
+    if (this.knownRunId !== undefined && this.knownRunId !== identity.runId) {
+      this.restarts++;
+      this.log?.warn(
+        { node: this.name, uptimeSeconds: identity.uptimeSeconds },
+        'node restarted (run_id changed)',
+      );
+      this.emit('restart', { previousRunId: this.knownRunId, runId: identity.runId });
+    }
+    this.knownRunId = identity.runId;
+    this.verifiedGeneration = generation;
+    this.healthy = true;
+    this.lastError = '';
+    const refusal = this.refusal();
+    if (refusal && refusal !== previousRefusal) this.log?.error({ node: this.name }, refusal);
+    if (!wasUp) this.log?.info({ node: this.name, latencyMs: Math.round(this.latencyMs) }, 'node up');
+    this.emit('change');
+  }
+
+  status(): NodeStatus {
+    const remaining = this.quarantineRemainingMs();
+    const refusal = this.refusal();
+    return {
+      name: this.name,
+      address: this.address,
+      up: this.up,
+      voting: this.voting,
+      latencyMs: Math.round(this.latencyMs * 100) / 100,
+      runId: this.runId,
+      quarantined: remaining > 0,
+      quarantineRemainingMs: remaining,
+      quarantineReason: refusal || (remaining > 0 ? this.quarantineReason : ''),
+      error: this.up ? '' : this.lastError || 'not connected',
+      restarts: this.restarts,
+      maxmemoryPolicy: this.identity?.maxmemoryPolicy ?? '',
+      aofEnabled: this.identity?.aofEnabled ?? false,
+    };
+  }
+
+  private recordError(error: unknown): void {
+    this.lastError = describeError(error);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.redis.disconnect(false);
+  }
+}
+
+function parseInfo(info: string): NodeIdentity {
+  const field = (name: string): string => new RegExp(`^${name}:(.*)$`, 'm').exec(info)?.[1]?.trim() ?? '';
+  return {
+    runId: field('run_id'),
+    uptimeSeconds: Number(field('uptime_in_seconds')) || 0,
+    maxmemoryPolicy: field('maxmemory_policy') || 'noeviction',
+    aofEnabled: field('aof_enabled') === '1',
+  };
+}
+
+export function describeError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const code = (error as NodeJS.ErrnoException).code;
+  if (error.message === 'Command timed out') return 'timed out';
+  if (code === 'ECONNREFUSED') return 'connection refused';
+  if (error.message.includes("Stream isn't writeable")) return 'not connected';
+  if (error.message.startsWith('OOM')) return 'out of memory (maxmemory reached): the node refuses writes';
+  return error.message.split('\n')[0] ?? error.message;
+}

@@ -1,0 +1,537 @@
+import { EventEmitter } from 'node:events';
+import { delay } from 'abort-controller-x';
+import {
+  HeldByAnotherError,
+  type LockError,
+  type NodeVote,
+  NoQuorumError,
+  NotHolderError,
+} from './errors.js';
+import { newLockId } from './lock-id.js';
+import {
+  driftMs,
+  type RedlockOptions,
+  type ResolvedOptions,
+  reservedPrefixes,
+  resolveOptions,
+} from './options.js';
+import { RedisNode } from './redis-node.js';
+import { SCRIPTS } from './scripts.js';
+import type { ClusterStatus, Lease, LockState, Mode, ReleaseResult } from './types.js';
+import { validateClientId, validateLockId, validateResource, validateTtl } from './validate.js';
+
+export interface AcquireOptions {
+  /** Undefined: the configured default. */
+  ttlMs?: number;
+  /** Re-sending the lock id that already holds the resource returns that lease again (same token). */
+  lockId?: string;
+  clientId?: string;
+  /** Overrides the configured retry count for this call (0 = one attempt). */
+  retryCount?: number;
+  /** Aborting stops retrying; a lock granted meanwhile is released before the abort is thrown. */
+  signal?: AbortSignal;
+}
+
+type AcquireReply = [status: number, value: string, pttl: number];
+type Attempt = { lease: Lease } | { error: LockError; retry: boolean };
+
+const NEVER = new AbortController().signal;
+
+/**
+ * The Redlock algorithm over N independent Redis nodes, with fencing tokens and restart quarantine. Knows nothing
+ * of gRPC or HTTP. Emits 'change' whenever a node's status may have changed.
+ */
+export class Redlock extends EventEmitter {
+  readonly options: ResolvedOptions;
+  readonly releaseChannel: string;
+  private readonly nodes: RedisNode[];
+  private readonly reserved: string[];
+  private mode: Mode;
+  private readonly healthTimer: NodeJS.Timeout;
+  private readonly scanNotBefore = new Map<RedisNode, number>();
+  private readonly scanning = new Set<RedisNode>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private closed = false;
+
+  constructor(options: RedlockOptions) {
+    super();
+    this.options = resolveOptions(options);
+    this.mode = this.options.mode;
+    this.reserved = reservedPrefixes(this.options);
+    this.releaseChannel = `${this.options.systemPrefix}released`;
+    this.nodes = this.options.nodes.map((config) => {
+      const node = new RedisNode(config, this.options, this.options.logger);
+      node.on('change', () => this.emit('change'));
+      node.on('restart', (ids: { previousRunId: string; runId: string }) => this.quarantine(node, ids));
+      return node;
+    });
+    this.healthTimer = setInterval(() => this.healthTick(), this.options.healthIntervalMs);
+    this.healthTimer.unref();
+  }
+
+  /** Resolves once every node has connected and been identified, or `timeoutMs` has passed. */
+  async ready(timeoutMs = this.options.connectTimeoutMs + 1_000): Promise<ClusterStatus> {
+    const deadline = performance.now() + timeoutMs;
+    while (!this.nodes.every((n) => n.up) && performance.now() < deadline) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, Math.max(1, deadline - performance.now()));
+        function done(): void {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.once('change', done);
+      });
+    }
+    return this.status();
+  }
+
+  getMode(): Mode {
+    return this.mode;
+  }
+
+  setMode(mode: Mode): void {
+    if (mode !== 'redlock' && mode !== 'single')
+      throw new RangeError(`mode must be "redlock" or "single", got "${String(mode)}"`);
+    if (mode === this.mode) return;
+    this.options.logger?.warn({ from: this.mode, to: mode }, 'lock mode changed');
+    this.mode = mode;
+    this.emit('change');
+  }
+
+  status(): ClusterStatus {
+    const active = this.activeNodes();
+    const quorum = quorumOf(active.length);
+    return {
+      nodes: this.nodes.map((n) => n.status()),
+      mode: this.mode,
+      quorum,
+      quorumAvailable: active.filter((n) => n.voting).length >= quorum,
+    };
+  }
+
+  async acquire(resource: string, options: AcquireOptions = {}): Promise<Lease> {
+    validateResource(resource, this.reserved);
+    const ttlMs = options.ttlMs === undefined ? this.options.defaultTtlMs : this.ttl(options.ttlMs);
+    const lockId = options.lockId === undefined ? newLockId() : validateLockId(options.lockId);
+    const clientId = validateClientId(options.clientId);
+    const retries = options.retryCount ?? this.options.retryCount;
+    const signal = options.signal ?? NEVER;
+    for (let attempt = 1; ; attempt++) {
+      signal.throwIfAborted();
+      const outcome = await this.attempt(resource, lockId, ttlMs, clientId, attempt);
+      if ('lease' in outcome) {
+        if (signal.aborted) {
+          await this.releaseEverywhere(resource, lockId);
+          signal.throwIfAborted();
+        }
+        return outcome.lease;
+      }
+      if (!outcome.retry || attempt > retries) throw outcome.error;
+      await delay(signal, this.options.retryDelayMs + Math.random() * this.options.retryJitterMs);
+    }
+  }
+
+  /** One Redlock attempt: acquire script on every node in parallel; on a granting quorum, token = max of their
+   *  provisional tokens, written back where lower until a quorum holds it; otherwise unlock everywhere (D6). */
+  private async attempt(
+    resource: string,
+    lockId: string,
+    ttlMs: number,
+    clientId: string,
+    attempt: number,
+  ): Promise<Attempt> {
+    const nodes = this.activeNodes();
+    const quorum = quorumOf(nodes.length);
+    const keys = this.keys(resource);
+    const fenceTtl = this.options.fenceTtlMs;
+    const started = performance.now();
+    const replies = await Promise.all(
+      nodes.map((n) => n.run<AcquireReply>(SCRIPTS.acquire, keys, [lockId, ttlMs, clientId, fenceTtl])),
+    );
+
+    const votes: NodeVote[] = [];
+    const granted: { node: RedisNode; token: number }[] = [];
+    const heldBy = new Map<string, number[]>();
+    const unsure: RedisNode[] = [];
+    replies.forEach((reply, i) => {
+      const node = nodes[i]!;
+      if (!reply.ok) {
+        votes.push({ node: node.name, vote: 'error', detail: reply.detail });
+        unsure.push(node);
+        return;
+      }
+      const [status, value, pttl] = reply.value;
+      if (!reply.voting) {
+        votes.push({ node: node.name, vote: 'not-voting', detail: reply.detail });
+        if (status !== 0) unsure.push(node);
+      } else if (status === 0) {
+        votes.push({ node: node.name, vote: 'held' });
+        heldBy.set(value, [...(heldBy.get(value) ?? []), pttl]);
+      } else {
+        votes.push({ node: node.name, vote: 'granted' });
+        granted.push({ node, token: Number(value) });
+      }
+    });
+
+    if (granted.length >= quorum) {
+      const token = Math.max(...granted.map((g) => g.token));
+      const holders = granted.filter((g) => g.token === token).map((g) => g.node);
+      const lagging = granted.filter((g) => g.token < token);
+      const commitArgs = [lockId, String(token), clientId, fenceTtl];
+      if (lagging.length > 0) {
+        const commits = await Promise.all(
+          lagging.map((g) => g.node.run<number>(SCRIPTS.commit, keys, commitArgs)),
+        );
+        commits.forEach((c, i) => {
+          if (c.ok && c.voting && c.value === 1) holders.push(lagging[i]!.node);
+        });
+      }
+      // A node whose answer was lost may still have run the acquire. Its commands execute in order, so a commit
+      // sent now lands after it and makes its holder key carry the chosen token. Best effort, not awaited.
+      for (const node of unsure) void node.run(SCRIPTS.commit, keys, commitArgs);
+      const validityMs = Math.floor(ttlMs - (performance.now() - started) - driftMs(this.options, ttlMs));
+      if (holders.length >= quorum && validityMs > 0) {
+        const now = performance.now();
+        return {
+          lease: {
+            resource,
+            lockId,
+            fencingToken: token,
+            clientId,
+            ttlMs,
+            validityMs,
+            validUntilMs: Date.now() + validityMs,
+            deadline: now + validityMs,
+            nodes: holders.map((n) => n.name),
+            quorum,
+            attempts: attempt,
+            mode: this.mode,
+          },
+        };
+      }
+      await this.releaseEverywhere(resource, lockId);
+      const elapsed = Math.round(performance.now() - started);
+      if (holders.length >= quorum || validityMs <= 0) {
+        return {
+          retry: true,
+          error: new NoQuorumError(
+            'VALIDITY_EXHAUSTED',
+            `Redis nodes answered too slowly: the attempt took ${elapsed} ms of a ${ttlMs} ms ttl, so no validity was left; nothing was granted (${summarize(votes)})`,
+            votes,
+          ),
+        };
+      }
+      return {
+        retry: true,
+        error: new NoQuorumError(
+          'QUORUM_UNAVAILABLE',
+          `quorum unavailable: the token write-back reached ${holders.length}/${nodes.length} Redis nodes, ${quorum} needed; nothing was granted (${summarize(votes)})`,
+          votes,
+        ),
+      };
+    }
+
+    if (granted.length > 0 || unsure.length > 0) await this.releaseEverywhere(resource, lockId);
+    const answered = granted.length + [...heldBy.values()].reduce((sum, pttls) => sum + pttls.length, 0);
+    if (answered < quorum) {
+      return {
+        retry: true,
+        error: new NoQuorumError(
+          'QUORUM_UNAVAILABLE',
+          `quorum unavailable: ${answered}/${nodes.length} Redis nodes voting, ${quorum} needed (${summarize(votes)})`,
+          votes,
+        ),
+      };
+    }
+    for (const pttls of heldBy.values()) {
+      if (pttls.length >= quorum) {
+        const remaining = pttls.sort((a, b) => b - a)[quorum - 1]!;
+        return {
+          retry: false,
+          error: new HeldByAnotherError(
+            'LOCK_HELD',
+            `resource "${resource}" is held by another client on ${pttls.length}/${nodes.length} nodes${remaining >= 0 ? `, for up to ${remaining} ms more unless extended` : ''}`,
+            votes,
+            remaining >= 0 ? remaining : undefined,
+          ),
+        };
+      }
+    }
+    return {
+      retry: true,
+      error: new HeldByAnotherError(
+        'LOCK_CONTENDED',
+        `resource "${resource}" is contended: no client holds a quorum and this attempt did not win one (${summarize(votes)})`,
+        votes,
+      ),
+    };
+  }
+
+  /** Compare-and-delete on every node, the ones that did not answer included (they may have applied it). */
+  async release(resource: string, lockId: string): Promise<ReleaseResult> {
+    validateResource(resource, this.reserved);
+    validateLockId(lockId);
+    const replies = await this.releaseEverywhere(resource, lockId);
+    const released = this.nodes.filter((_, i) => {
+      const r = replies[i]!;
+      return r.ok && r.value === 1;
+    });
+    if (released.length > 0) return { released: true, nodes: released.map((n) => n.name) };
+    const active = new Set(this.activeNodes());
+    const votes: NodeVote[] = replies.map((r, i) => ({
+      node: this.nodes[i]!.name,
+      vote: r.ok ? 'not-held' : 'error',
+      ...(r.ok ? {} : { detail: r.detail }),
+    }));
+    const notHeld = replies.filter((r, i) => r.ok && r.voting && active.has(this.nodes[i]!)).length;
+    throw this.notHeldOrNoQuorum(resource, 'release', notHeld, votes);
+  }
+
+  async extend(resource: string, lockId: string, ttlMs: number): Promise<Lease> {
+    validateResource(resource, this.reserved);
+    validateLockId(lockId);
+    const ttl = this.ttl(ttlMs);
+    const nodes = this.activeNodes();
+    const quorum = quorumOf(nodes.length);
+    const started = performance.now();
+    const replies = await Promise.all(
+      nodes.map((n) => n.run<[number, string]>(SCRIPTS.extend, this.keys(resource), [lockId, ttl])),
+    );
+    const votes: NodeVote[] = [];
+    const extended: { node: RedisNode; holder: string }[] = [];
+    replies.forEach((r, i) => {
+      const node = nodes[i]!;
+      if (!r.ok) votes.push({ node: node.name, vote: 'error', detail: r.detail });
+      else if (!r.voting) votes.push({ node: node.name, vote: 'not-voting', detail: r.detail });
+      else if (r.value[0] === 1) {
+        votes.push({ node: node.name, vote: 'extended' });
+        extended.push({ node, holder: r.value[1] });
+      } else votes.push({ node: node.name, vote: 'not-held' });
+    });
+    const validityMs = Math.floor(ttl - (performance.now() - started) - driftMs(this.options, ttl));
+    if (extended.length >= quorum && validityMs > 0) {
+      const holder = agreedHolder(extended.map((e) => e.holder));
+      return {
+        resource,
+        lockId,
+        fencingToken: holder.token,
+        clientId: holder.clientId,
+        ttlMs: ttl,
+        validityMs,
+        validUntilMs: Date.now() + validityMs,
+        deadline: performance.now() + validityMs,
+        nodes: extended.map((e) => e.node.name),
+        quorum,
+        attempts: 1,
+        mode: this.mode,
+      };
+    }
+    if (extended.length >= quorum) {
+      throw new NoQuorumError(
+        'VALIDITY_EXHAUSTED',
+        `Redis nodes answered too slowly: extending took ${Math.round(performance.now() - started)} ms of a ${ttl} ms ttl, so no validity was left`,
+        votes,
+      );
+    }
+    const notHeld = votes.filter((v) => v.vote === 'not-held').length;
+    throw this.notHeldOrNoQuorum(resource, 'extend', notHeld, votes);
+  }
+
+  /** One node's view per node, and whether one lock id holds a quorum. Never returns a lock id. */
+  async inspect(resource: string): Promise<LockState> {
+    validateResource(resource, this.reserved);
+    const replies = await Promise.all(
+      this.nodes.map((n) => n.run<[string, number, string]>(SCRIPTS.inspect, this.keys(resource), [])),
+    );
+    const active = new Set(this.activeNodes());
+    const quorum = quorumOf(active.size);
+    const byId = new Map<string, { pttl: number; holder: string }[]>();
+    const nodes = replies.map((r, i) => {
+      const node = this.nodes[i]!;
+      if (!r.ok) return { node: node.name, reachable: false, held: false, ttlMs: 0 };
+      const [id, pttl, holder] = r.value;
+      if (id && r.voting && active.has(node)) byId.set(id, [...(byId.get(id) ?? []), { pttl, holder }]);
+      return { node: node.name, reachable: true, held: id !== '', ttlMs: id ? pttl : 0 };
+    });
+    for (const entries of byId.values()) {
+      if (entries.length < quorum) continue;
+      const holder = agreedHolder(entries.map((e) => e.holder));
+      const remaining = entries.map((e) => e.pttl).sort((a, b) => b - a)[quorum - 1]!;
+      return {
+        resource,
+        locked: true,
+        holderClientId: holder.clientId,
+        fencingToken: holder.token,
+        validityMs: Math.max(0, remaining),
+        nodes,
+      };
+    }
+    return { resource, locked: false, holderClientId: '', fencingToken: 0, validityMs: 0, nodes };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.healthTimer);
+    for (const t of this.timers) clearTimeout(t);
+    await Promise.all(this.nodes.map((n) => n.close()));
+    this.removeAllListeners();
+  }
+
+  /** Not held is certain only when the voting nodes that said so leave no room for a quorum that holds it. */
+  private notHeldOrNoQuorum(
+    resource: string,
+    operation: 'release' | 'extend',
+    notHeld: number,
+    votes: NodeVote[],
+  ): LockError {
+    const active = this.activeNodes().length;
+    const quorum = quorumOf(active);
+    if (notHeld > active - quorum) {
+      return new NotHolderError(
+        'LOCK_NOT_HELD',
+        `${operation}: this lock_id does not hold "${resource}" (it expired, was released, or was never acquired); acquire the lock again`,
+        votes,
+      );
+    }
+    return new NoQuorumError(
+      'QUORUM_UNAVAILABLE',
+      `${operation}: quorum unavailable, could not tell whether this lock_id holds "${resource}" (${summarize(votes)}); the lock expires on its own`,
+      votes,
+    );
+  }
+
+  private releaseEverywhere(resource: string, lockId: string) {
+    return Promise.all(
+      this.nodes.map((n) =>
+        n.run<number>(SCRIPTS.release, this.keys(resource), [lockId, this.releaseChannel, resource]),
+      ),
+    );
+  }
+
+  private ttl(ttlMs: number): number {
+    return validateTtl(ttlMs, this.options.minTtlMs, this.options.maxTtlMs);
+  }
+
+  private keys(resource: string): [string, string, string] {
+    const o = this.options;
+    return [o.keyPrefix + resource, o.holderPrefix + resource, o.fencePrefix + resource];
+  }
+
+  private activeNodes(): RedisNode[] {
+    return this.mode === 'single' ? [this.nodes[0]!] : this.nodes;
+  }
+
+  private healthTick(): void {
+    for (const node of this.nodes) void node.check();
+    this.scanQuarantined();
+  }
+
+  /**
+   * A restarted node may have forgotten locks, so it may not vote until they have expired. At most that is the
+   * max ttl (+ drift). With enough other nodes voting that every quorum includes one of them, those nodes hold
+   * every still-valid lock it held, so the wait is their largest remaining PTTL (+ drift): zero on an idle cluster.
+   */
+  private quarantine(node: RedisNode, ids: { previousRunId: string; runId: string }): void {
+    const now = performance.now();
+    const maxTtl = this.options.maxTtlMs;
+    node.setQuarantine(
+      now + maxTtl + driftMs(this.options, maxTtl),
+      `restarted (run_id ${ids.previousRunId.slice(0, 8)}… → ${ids.runId.slice(0, 8)}…) and may have forgotten locks; out of quorums until they have expired`,
+    );
+    // Acquire attempts that were in flight when it restarted may still be writing their other votes; their
+    // replies count only within the node timeout, so scanning after twice that sees their keys.
+    const settle = 2 * this.options.nodeTimeoutMs;
+    this.scanNotBefore.set(node, now + settle);
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      this.scanQuarantined();
+    }, settle);
+    timer.unref();
+    this.timers.add(timer);
+  }
+
+  private scanQuarantined(): void {
+    const now = performance.now();
+    for (const node of this.nodes) {
+      if (!node.quarantined || this.scanning.has(node) || now < (this.scanNotBefore.get(node) ?? 0)) continue;
+      void this.shortenQuarantine(node);
+    }
+  }
+
+  private async shortenQuarantine(node: RedisNode): Promise<void> {
+    const witnesses = this.nodes.filter((n) => n !== node && n.voting);
+    if (witnesses.length < this.nodes.length - quorumOf(this.nodes.length) + 1) return;
+    this.scanning.add(node);
+    try {
+      const longest = Math.max(0, ...(await Promise.all(witnesses.map((w) => this.longestLockPttl(w)))));
+      if (this.closed || !witnesses.every((w) => w.voting)) return;
+      const waitMs = longest > 0 ? longest + driftMs(this.options, longest) : 0;
+      const until = performance.now() + waitMs;
+      if (until < performance.now() + node.quarantineRemainingMs()) {
+        node.setQuarantine(
+          until,
+          `restarted; waiting ${waitMs} ms for the locks it may have forgotten to expire`,
+          true,
+        );
+        this.options.logger?.info(
+          { node: node.name, waitMs },
+          waitMs === 0
+            ? 'restarted node rejoins: no live locks'
+            : 'restarted node quarantined until live locks expire',
+        );
+      }
+    } catch (error) {
+      this.options.logger?.warn(
+        { node: node.name, err: String(error) },
+        'quarantine scan failed; keeping the max-ttl quarantine',
+      );
+    } finally {
+      this.scanning.delete(node);
+    }
+  }
+
+  /** The largest PTTL among lock keys on a node (a key without expiry counts as the max ttl). */
+  private async longestLockPttl(node: RedisNode): Promise<number> {
+    const pattern = `${escapeGlob(this.options.keyPrefix)}*`;
+    const deadline = performance.now() + 5_000;
+    let cursor = '0';
+    let longest = 0;
+    do {
+      const [next, keys] = await node.redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1_000);
+      const lockKeys = keys.filter((k) => !this.reserved.some((p) => k.startsWith(p)));
+      const pttls = await Promise.all(lockKeys.map((k) => node.redis.pttl(k)));
+      for (const p of pttls) longest = Math.max(longest, p === -1 ? this.options.maxTtlMs : p);
+      cursor = next;
+      if (performance.now() > deadline) throw new Error(`scanning ${node.name} took over 5 s`);
+    } while (cursor !== '0');
+    return longest;
+  }
+}
+
+export function quorumOf(nodeCount: number): number {
+  return Math.floor(nodeCount / 2) + 1;
+}
+
+function summarize(votes: readonly NodeVote[]): string {
+  return votes.map((v) => `${v.node}: ${v.vote}${v.detail ? ` (${v.detail})` : ''}`).join('; ');
+}
+
+/** The holder record most nodes agree on ("<token>:<client id>"); ties go to the larger token. */
+function agreedHolder(holders: readonly string[]): { token: number; clientId: string } {
+  const counts = new Map<string, number>();
+  for (const h of holders) if (h) counts.set(h, (counts.get(h) ?? 0) + 1);
+  let best: { token: number; clientId: string; count: number } = { token: 0, clientId: '', count: 0 };
+  for (const [h, count] of counts) {
+    const colon = h.indexOf(':');
+    const token = Number(h.slice(0, colon));
+    if (count > best.count || (count === best.count && token > best.token)) {
+      best = { token, clientId: h.slice(colon + 1), count };
+    }
+  }
+  return { token: best.token, clientId: best.clientId };
+}
+
+function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
+}
