@@ -121,7 +121,7 @@ export class Redlock extends EventEmitter {
       const outcome = await this.attempt(resource, lockId, ttlMs, clientId, attempt);
       if ('lease' in outcome) {
         if (signal.aborted) {
-          await this.releaseEverywhere(resource, lockId);
+          await Promise.all(this.releaseEverywhere(resource, lockId));
           signal.throwIfAborted();
         }
         return outcome.lease;
@@ -209,7 +209,11 @@ export class Redlock extends EventEmitter {
           },
         };
       }
-      await this.releaseEverywhere(resource, lockId);
+      await this.unlockAfterFailure(
+        resource,
+        lockId,
+        granted.map((g) => g.node),
+      );
       const elapsed = Math.round(performance.now() - started);
       if (holders.length >= quorum || validityMs <= 0) {
         return {
@@ -231,7 +235,12 @@ export class Redlock extends EventEmitter {
       };
     }
 
-    if (granted.length > 0 || unsure.length > 0) await this.releaseEverywhere(resource, lockId);
+    if (granted.length > 0 || unsure.length > 0)
+      await this.unlockAfterFailure(
+        resource,
+        lockId,
+        granted.map((g) => g.node),
+      );
     const answered = granted.length + [...heldBy.values()].reduce((sum, pttls) => sum + pttls.length, 0);
     if (answered < quorum) {
       return {
@@ -271,7 +280,7 @@ export class Redlock extends EventEmitter {
   async release(resource: string, lockId: string): Promise<ReleaseResult> {
     validateResource(resource, this.reserved);
     validateLockId(lockId);
-    const replies = await this.releaseEverywhere(resource, lockId);
+    const replies = await Promise.all(this.releaseEverywhere(resource, lockId));
     const released = this.nodes.filter((_, i) => {
       const r = replies[i]!;
       return r.ok && r.value === 1;
@@ -401,11 +410,22 @@ export class Redlock extends EventEmitter {
     );
   }
 
+  /** D6: after a failed attempt, compare-and-delete on every node, including those that did not answer (they
+   *  may have applied the acquire). Waits only for the nodes that granted, so that none of them still holds the
+   *  lock when the caller hears of the failure; a node that timed out runs the delete in order after the
+   *  acquire, whenever it gets to it, and waiting for it would only spend the caller's fail-fast budget. */
+  private async unlockAfterFailure(
+    resource: string,
+    lockId: string,
+    granted: readonly RedisNode[],
+  ): Promise<void> {
+    const replies = this.releaseEverywhere(resource, lockId);
+    await Promise.all(granted.map((node) => replies[this.nodes.indexOf(node)]));
+  }
+
   private releaseEverywhere(resource: string, lockId: string) {
-    return Promise.all(
-      this.nodes.map((n) =>
-        n.run<number>(SCRIPTS.release, this.keys(resource), [lockId, this.releaseChannel, resource]),
-      ),
+    return this.nodes.map((n) =>
+      n.run<number>(SCRIPTS.release, this.keys(resource), [lockId, this.releaseChannel, resource]),
     );
   }
 

@@ -1,0 +1,146 @@
+import { describe, expect, it } from 'vitest';
+import { rejection, startCluster, uniqueResource, waitFor } from '../../test/support/engine.js';
+import { NoQuorumError } from './errors.js';
+import type { Redlock } from './redlock.js';
+
+const node = (engine: Redlock, name: string) => engine.status().nodes.find((n) => n.name === name)!;
+
+describe('restart quarantine', () => {
+  it('keeps a restarted node out of quorums while a lock it forgot is valid, shows it, then lets it rejoin', async () => {
+    const { cluster, engine } = await startCluster({ maxTtlMs: 10_000 });
+    const [n1, n2, n3] = cluster.nodes as [
+      (typeof cluster.nodes)[0],
+      (typeof cluster.nodes)[0],
+      (typeof cluster.nodes)[0],
+    ];
+    const r = uniqueResource();
+    const a = await engine.acquire(r, { ttlMs: 2_500 });
+    // A's lock lives on redis-1 and redis-2 only (as if redis-3 had missed the request).
+    await n3.command('DEL', `lk:${r}`, `lkh:${r}`);
+    const runIdBefore = node(engine, 'redis-2').runId;
+
+    // redis-2 crashes and comes back empty: it has forgotten A's lock.
+    await n2.restart({ keepData: false });
+    const seen = await waitFor('redis-2 to be quarantined after its restart', () => {
+      const s = node(engine, 'redis-2');
+      return s.restarts === 1 && s.up && s.quarantined && s.quarantineRemainingMs <= 2_500 + 100
+        ? s
+        : undefined;
+    });
+    expect(seen.runId).not.toBe(runIdBefore);
+    expect(seen.voting).toBe(false);
+    expect(seen.quarantineReason).toContain('restarted');
+    expect(engine.status().quorumAvailable).toBe(true);
+
+    // With A's other copy unreachable, redis-2 + redis-3 would be a majority that forgot A. Quarantine forbids it.
+    n1.pause();
+    try {
+      const error = await rejection(engine.acquire(r, { ttlMs: 2_500, retryCount: 0 }), NoQuorumError);
+      const vote2 = error.votes.find((v) => v.node === 'redis-2')!;
+      expect(vote2.vote).toBe('not-voting');
+      expect(vote2.detail).toContain('quarantined');
+      expect(error.votes.find((v) => v.node === 'redis-3')!.vote).toBe('granted');
+    } finally {
+      n1.resume();
+    }
+
+    // It rejoins once A's lock has run out, not before.
+    await waitFor('redis-2 to vote again', () => node(engine, 'redis-2').voting, 6_000);
+    expect(performance.now()).toBeGreaterThanOrEqual(a.deadline);
+    const b = await engine.acquire(r, { ttlMs: 2_500 });
+    expect(b.nodes).toContain('redis-2');
+    expect(b.fencingToken).toBeGreaterThan(a.fencingToken);
+  });
+
+  it('on an idle cluster a restarted node rejoins at once', async () => {
+    // A max ttl of a minute: if the scan for live locks did not shorten the quarantine, this would time out.
+    const { cluster, engine } = await startCluster({ maxTtlMs: 60_000 });
+    await cluster.nodes[1]!.restart({ keepData: false });
+    await waitFor('the restart to be detected', () => node(engine, 'redis-2').restarts === 1);
+    await waitFor('redis-2 to vote again', () => node(engine, 'redis-2').voting, 3_000);
+    expect(node(engine, 'redis-2')).toMatchObject({
+      quarantined: false,
+      quarantineRemainingMs: 0,
+      quarantineReason: '',
+    });
+  });
+
+  it('with too few witnesses (two nodes restarted) both wait the max ttl, and nothing is granted meanwhile', async () => {
+    const { cluster, engine } = await startCluster({ maxTtlMs: 1_500, defaultTtlMs: 1_000 });
+    await Promise.all([
+      cluster.nodes[1]!.restart({ keepData: false }),
+      cluster.nodes[2]!.restart({ keepData: false }),
+    ]);
+    const quarantined = await waitFor('both restarts to be detected', () => {
+      const s = engine.status();
+      return s.nodes[1]!.quarantined && s.nodes[2]!.quarantined ? s : undefined;
+    });
+    expect(quarantined.quorumAvailable).toBe(false);
+    // The fallback is the max ttl plus drift, not a scan result: more than the 1 000 ms a scan could allow here.
+    expect(quarantined.nodes[1]!.quarantineRemainingMs).toBeGreaterThan(1_000);
+    const error = await rejection(engine.acquire(uniqueResource(), { retryCount: 0 }), NoQuorumError);
+    expect(error.message).toContain('1/3 Redis nodes voting');
+    await waitFor('both nodes to vote again', () => engine.status().nodes.every((n) => n.voting), 4_000);
+    await engine.acquire(uniqueResource());
+  });
+
+  it('a node restarted with its data (AOF, fsync always) keeps its locks and rejoins after they expire', async () => {
+    const { cluster, engine } = await startCluster({}, { persistence: 'aof-always' });
+    const r = uniqueResource();
+    const a = await engine.acquire(r, { ttlMs: 1_500 });
+    await cluster.nodes[0]!.kill();
+    await cluster.nodes[0]!.startAgain();
+    expect(await cluster.nodes[0]!.command('GET', `lk:${r}`)).toBe(a.lockId);
+    await waitFor('the restart to be detected', () => node(engine, 'redis-1').restarts === 1);
+    await waitFor('redis-1 to vote again', () => node(engine, 'redis-1').voting, 4_000);
+  });
+});
+
+describe('node status and refusal', () => {
+  it('reports up, latency, run_id and errors per node', async () => {
+    const { cluster, engine } = await startCluster();
+    const before = engine.status();
+    expect(before).toMatchObject({ mode: 'redlock', quorum: 2, quorumAvailable: true });
+    for (const s of before.nodes) {
+      expect(s).toMatchObject({
+        up: true,
+        voting: true,
+        quarantined: false,
+        error: '',
+        maxmemoryPolicy: 'noeviction',
+      });
+      expect(s.runId).toMatch(/^[0-9a-f]{40}$/);
+      expect(s.latencyMs).toBeGreaterThanOrEqual(0);
+    }
+    expect(before.nodes.map((s) => s.address)).toEqual(cluster.addresses);
+
+    await cluster.nodes[2]!.kill();
+    const down = await waitFor('redis-3 to be seen down', () =>
+      node(engine, 'redis-3').up ? undefined : node(engine, 'redis-3'),
+    );
+    expect(down.voting).toBe(false);
+    expect(down.error).toMatch(/refused|not connected|closed/);
+  });
+
+  it('refuses a node whose maxmemory-policy evicts keys as a voter, with the reason, until it is fixed', async () => {
+    const { cluster, engine } = await startCluster();
+    await cluster.nodes[2]!.command('CONFIG', 'SET', 'maxmemory-policy', 'allkeys-lru');
+    const refused = await waitFor('redis-3 to be refused', () =>
+      node(engine, 'redis-3').voting ? undefined : node(engine, 'redis-3'),
+    );
+    expect(refused.up).toBe(true);
+    expect(refused.quarantineReason).toContain('maxmemory-policy is allkeys-lru');
+    expect(refused.quarantineReason).toContain('noeviction');
+
+    const lease = await engine.acquire(uniqueResource());
+    expect(lease.nodes.sort()).toEqual(['redis-1', 'redis-2']);
+
+    await cluster.nodes[0]!.kill();
+    const error = await rejection(engine.acquire(uniqueResource(), { retryCount: 0 }), NoQuorumError);
+    expect(error.votes.find((v) => v.node === 'redis-3')).toMatchObject({ vote: 'not-voting' });
+    expect(error.message).toContain('maxmemory-policy');
+
+    await cluster.nodes[2]!.command('CONFIG', 'SET', 'maxmemory-policy', 'noeviction');
+    await waitFor('redis-3 to vote again', () => node(engine, 'redis-3').voting);
+  });
+});
