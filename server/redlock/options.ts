@@ -99,7 +99,7 @@ function parseNode(entry: string | NodeConfig, index: number): ResolvedNode {
     name,
     host: config.host,
     port: config.port,
-    address: `${config.host}:${config.port}`,
+    address: config.host.includes(':') ? `[${config.host}]:${config.port}` : `${config.host}:${config.port}`,
     username: config.username,
     password: config.password,
     tls,
