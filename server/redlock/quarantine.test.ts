@@ -96,6 +96,70 @@ describe('restart quarantine', () => {
   });
 });
 
+describe('first contact (a fresh engine or a second replica)', () => {
+  it('quarantines a node that lost its data while no engine watched, and trusts the unchanged ones at once', async () => {
+    const { cluster, engine: first, newEngine } = await startCluster({ maxTtlMs: 10_000 });
+    const [n1, n2, n3] = cluster.nodes as [
+      (typeof cluster.nodes)[0],
+      (typeof cluster.nodes)[0],
+      (typeof cluster.nodes)[0],
+    ];
+    const r = uniqueResource();
+    const a = await first.acquire(r, { ttlMs: 2_500 });
+    await waitFor('every node to carry its marker', async () => {
+      const markers = await Promise.all(cluster.nodes.map((n) => n.command('GET', 'redlease:run-id')));
+      return markers.every((m, i) => m === first.status().nodes[i]!.runId);
+    });
+    await first.close();
+    await n3.command('DEL', `lk:${r}`, `lkh:${r}`);
+    await n2.restart({ keepData: false });
+
+    // A new engine has never seen redis-2's old run_id: only the marker can tell it that redis-2 forgot A.
+    const second = await newEngine();
+    const s2 = node(second, 'redis-2');
+    expect(s2.quarantined).toBe(true);
+    expect(s2.quarantineReason).toContain('lost its data');
+    expect(node(second, 'redis-1').voting).toBe(true);
+    expect(node(second, 'redis-3').voting).toBe(true);
+    n1.pause();
+    try {
+      const error = await rejection(second.acquire(r, { ttlMs: 2_500, retryCount: 0 }), NoQuorumError);
+      expect(error.votes.find((v) => v.node === 'redis-2')!.vote).toBe('not-voting');
+    } finally {
+      n1.resume();
+    }
+    await waitFor('redis-2 to vote again', () => node(second, 'redis-2').voting, 6_000);
+    expect(performance.now()).toBeGreaterThanOrEqual(a.deadline);
+    expect((await second.acquire(r)).fencingToken).toBeGreaterThan(a.fencingToken);
+    await waitFor(
+      'redis-2 to be marked again',
+      async () => (await n2.command('GET', 'redlease:run-id')) === node(second, 'redis-2').runId,
+    );
+  });
+
+  it('a node restarted with its data since it last voted is quarantined by a new engine too', async () => {
+    const {
+      cluster,
+      engine: first,
+      newEngine,
+    } = await startCluster({ maxTtlMs: 60_000 }, { persistence: 'aof-always' });
+    await first.acquire(uniqueResource(), { ttlMs: 1_000 });
+    await waitFor(
+      'markers',
+      async () => (await cluster.nodes[0]!.command('GET', 'redlease:run-id')) !== null,
+    );
+    await first.close();
+    await cluster.nodes[0]!.kill();
+    await cluster.nodes[0]!.startAgain();
+    const second = await newEngine();
+    const s1 = node(second, 'redis-1');
+    expect(s1.restarts).toBe(1);
+    expect(s1.quarantineReason).toContain('restarted since it last voted');
+    // Idle apart from a lock that expires within a second, so the scan lets it back well before the max ttl.
+    await waitFor('redis-1 to vote again', () => node(second, 'redis-1').voting, 4_000);
+  });
+});
+
 describe('node status and refusal', () => {
   it('reports up, latency, run_id and errors per node', async () => {
     const { cluster, engine } = await startCluster();

@@ -34,6 +34,14 @@ export class RedisNode extends EventEmitter {
   private verifiedGeneration = -1;
   private identity: NodeIdentity | undefined;
   private knownRunId: string | undefined;
+  private readonly markerKey: string;
+  private marker: string | null = null;
+  /** First identified, not yet admitted by the engine (see Redlock.admitFirstContacts). */
+  private pending = false;
+  /** Has answered, or failed to connect, at least once since the engine started. */
+  contacted = false;
+  /** The marker as found at first contact: null = missing (fresh, or data lost); undefined = not yet seen. */
+  markerAtFirstContact: string | null | undefined;
   private latencyMs = 0;
   private lastError = '';
   private healthy = false;
@@ -50,6 +58,7 @@ export class RedisNode extends EventEmitter {
     super();
     this.name = config.name;
     this.address = config.address;
+    this.markerKey = `${options.systemPrefix}run-id`;
     this.redis = new Redis({
       host: config.host,
       port: config.port,
@@ -72,11 +81,15 @@ export class RedisNode extends EventEmitter {
       retryStrategy: (times: number) =>
         Math.min(25 * 2 ** Math.min(times, 6), 1_000) + Math.floor(Math.random() * 25),
     });
-    this.redis.on('error', (error: Error) => this.recordError(error));
+    this.redis.on('error', (error: Error) => {
+      this.recordError(error);
+      this.markContacted();
+    });
     this.redis.on('close', () => {
       this.generation++;
       if (this.healthy) this.log?.warn({ node: this.name }, 'node connection lost');
       this.healthy = false;
+      this.markContacted();
       this.emit('change');
     });
     this.redis.on('ready', () => void this.check());
@@ -103,6 +116,7 @@ export class RedisNode extends EventEmitter {
     return (
       generation === this.generation &&
       this.verifiedGeneration === generation &&
+      !this.pending &&
       this.refusal() === '' &&
       performance.now() >= this.quarantineUntil
     );
@@ -148,6 +162,7 @@ export class RedisNode extends EventEmitter {
 
   private notVotingDetail(): string {
     if (this.verifiedGeneration !== this.generation) return 'identity not yet checked on this connection';
+    if (this.pending) return 'first contact: checking whether it lost data while no engine watched';
     const refusal = this.refusal();
     if (refusal) return refusal;
     const left = this.quarantineRemainingMs();
@@ -164,8 +179,9 @@ export class RedisNode extends EventEmitter {
     const generation = this.generation;
     const started = performance.now();
     let info: string;
+    let marker: string | null;
     try {
-      info = await this.redis.info();
+      [info, marker] = await Promise.all([this.redis.info(), this.redis.get(this.markerKey)]);
     } catch (error) {
       this.recordError(error);
       if (this.healthy)
@@ -180,8 +196,12 @@ export class RedisNode extends EventEmitter {
     const wasUp = this.up;
     const previousRefusal = this.refusal();
     this.identity = identity;
-    if (this.knownRunId !== undefined && this.knownRunId !== identity.runId) {
-      this.restarts++;
+    this.marker = marker;
+    const firstContact = this.knownRunId === undefined;
+    if (firstContact) {
+      this.markerAtFirstContact = marker;
+      this.pending = true;
+    } else if (this.knownRunId !== identity.runId) {
       this.log?.warn(
         { node: this.name, uptimeSeconds: identity.uptimeSeconds },
         'node restarted (run_id changed)',
@@ -195,7 +215,52 @@ export class RedisNode extends EventEmitter {
     const refusal = this.refusal();
     if (refusal && refusal !== previousRefusal) this.log?.error({ node: this.name }, refusal);
     if (!wasUp) this.log?.info({ node: this.name, latencyMs: Math.round(this.latencyMs) }, 'node up');
+    this.markContacted();
+    if (firstContact) this.emit('first-contact');
+    this.recordMarker();
     this.emit('change');
+  }
+
+  /**
+   * The marker (`<systemPrefix>run-id`, no expiry) holds the run_id under which the node was last admitted as a
+   * voter. An engine starting later compares it with the node's run_id: missing while other nodes have theirs
+   * means the node lost its data; different means it restarted. Written only while the node votes, so a node in
+   * quarantine stays marked as suspect for every replica, including ones that start during the quarantine.
+   */
+  private recordMarker(): void {
+    const runId = this.identity?.runId;
+    if (!runId || this.marker === runId || !this.voting) return;
+    this.marker = runId;
+    this.redis.set(this.markerKey, runId).catch((error: unknown) => {
+      this.marker = null;
+      this.recordError(error);
+    });
+  }
+
+  recordRestart(): void {
+    this.restarts++;
+  }
+
+  /** Uptime in ms as of the last check, rounded down to whole seconds by Redis (so: a later restart time). */
+  get uptimeMs(): number {
+    return (this.identity?.uptimeSeconds ?? 0) * 1_000;
+  }
+
+  /** Lets a first-contact node vote (after the engine has quarantined it if needed). */
+  admit(): void {
+    if (!this.pending) return;
+    this.pending = false;
+    this.emit('change');
+  }
+
+  get isPending(): boolean {
+    return this.pending;
+  }
+
+  private markContacted(): void {
+    if (this.contacted) return;
+    this.contacted = true;
+    this.emit('contacted');
   }
 
   status(): NodeStatus {

@@ -51,7 +51,10 @@ export class Redlock extends EventEmitter {
   private readonly scanNotBefore = new Map<RedisNode, number>();
   private readonly scanning = new Set<RedisNode>();
   private readonly timers = new Set<NodeJS.Timeout>();
+  /** Nodes admitted at first contact without a marker while no other node had one (a fresh cluster). */
+  private readonly admittedUnmarked = new Set<RedisNode>();
   private closed = false;
+  private readonly createdAt = performance.now();
 
   constructor(options: RedlockOptions) {
     super();
@@ -62,9 +65,20 @@ export class Redlock extends EventEmitter {
     this.nodes = this.options.nodes.map((config) => {
       const node = new RedisNode(config, this.options, this.options.logger);
       node.on('change', () => this.emit('change'));
-      node.on('restart', (ids: { previousRunId: string; runId: string }) => this.quarantine(node, ids));
+      node.on('restart', (ids: { previousRunId: string; runId: string }) =>
+        this.quarantine(node, `restarted (run_id ${short(ids.previousRunId)} → ${short(ids.runId)})`),
+      );
+      node.on('first-contact', () => this.admitFirstContacts());
+      node.on('contacted', () => this.admitFirstContacts());
       return node;
     });
+    // Every node answers or fails to connect within the connect timeout; decide about the rest then anyway.
+    const firstContactTimer = setTimeout(
+      () => this.admitFirstContacts(true),
+      this.options.connectTimeoutMs + 250,
+    );
+    firstContactTimer.unref();
+    this.timers.add(firstContactTimer);
     this.healthTimer = setInterval(() => this.healthTick(), this.options.healthIntervalMs);
     this.healthTimer.unref();
   }
@@ -72,7 +86,8 @@ export class Redlock extends EventEmitter {
   /** Resolves once every node has connected and been identified, or `timeoutMs` has passed. */
   async ready(timeoutMs = this.options.connectTimeoutMs + 1_000): Promise<ClusterStatus> {
     const deadline = performance.now() + timeoutMs;
-    while (!this.nodes.every((n) => n.up) && performance.now() < deadline) {
+    const settled = () => this.nodes.every((n) => n.contacted && !n.isPending);
+    while (!settled() && performance.now() < deadline) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, Math.max(1, deadline - performance.now()));
         function done(): void {
@@ -448,27 +463,79 @@ export class Redlock extends EventEmitter {
   }
 
   /**
-   * A restarted node may have forgotten locks, so it may not vote until they have expired. At most that is the
-   * max ttl (+ drift). With enough other nodes voting that every quorum includes one of them, those nodes hold
-   * every still-valid lock it held, so the wait is their largest remaining PTTL (+ drift): zero on an idle cluster.
+   * A restarted node may have forgotten locks, so it may not vote until they have expired: at most the max ttl
+   * (+ drift) after its restart. With enough other nodes voting that every quorum includes one of them, those
+   * nodes hold every still-valid lock it held, so the wait is their largest remaining PTTL (+ drift): zero on an
+   * idle cluster. `since` is when it restarted (detection time when seen live, now − uptime at first contact).
    */
-  private quarantine(node: RedisNode, ids: { previousRunId: string; runId: string }): void {
-    const now = performance.now();
+  private quarantine(node: RedisNode, why: string, since = performance.now()): void {
+    node.recordRestart();
     const maxTtl = this.options.maxTtlMs;
+    const until = since + maxTtl + driftMs(this.options, maxTtl);
+    if (until <= performance.now()) return;
     node.setQuarantine(
-      now + maxTtl + driftMs(this.options, maxTtl),
-      `restarted (run_id ${ids.previousRunId.slice(0, 8)}… → ${ids.runId.slice(0, 8)}…) and may have forgotten locks; out of quorums until they have expired`,
+      until,
+      `${why}: it may have forgotten locks, so it is out of quorums until they have expired`,
     );
-    // Acquire attempts that were in flight when it restarted may still be writing their other votes; their
-    // replies count only within the node timeout, so scanning after twice that sees their keys.
+    // Acquire attempts in flight when it restarted may still be writing their other votes; their replies count
+    // only within the node timeout, so a scan started twice that later sees their keys.
     const settle = 2 * this.options.nodeTimeoutMs;
-    this.scanNotBefore.set(node, now + settle);
+    this.scanNotBefore.set(node, performance.now() + settle);
     const timer = setTimeout(() => {
       this.timers.delete(timer);
       this.scanQuarantined();
     }, settle);
     timer.unref();
     this.timers.add(timer);
+  }
+
+  /**
+   * A node seen for the first time by this engine (a fresh server, or a second replica) might have lost its data
+   * while nobody watched. Its marker tells: the run_id under which it last voted. Decided once every node has
+   * answered or failed once, so that other nodes' markers are known.
+   * - marker = run_id: same incarnation, admit.
+   * - marker differs: restarted (with its data) since it last voted: quarantine from its restart time.
+   * - no marker, but another node has one: it lost its data (or is new): quarantine from its restart time.
+   * - no marker anywhere: a fresh cluster, admit. (Total amnesia while no engine ran looks the same; fencing
+   *   tokens still grow, see docs/architecture.md.) If a marked node turns up later, such nodes are revisited.
+   */
+  private admitFirstContacts(force = false): void {
+    if (this.closed) return;
+    const late = performance.now() - this.createdAt > this.options.connectTimeoutMs + 250;
+    if (!force && !late && !this.nodes.every((n) => n.contacted)) return;
+    const marked = this.nodes.filter((n) => typeof n.markerAtFirstContact === 'string');
+    for (const node of this.nodes.filter((n) => n.isPending)) {
+      const marker = node.markerAtFirstContact;
+      const restartedAt = performance.now() - node.uptimeMs;
+      if (marker === node.runId) {
+        // same incarnation as when it last voted
+      } else if (marker) {
+        this.quarantine(
+          node,
+          `restarted since it last voted (run_id ${short(marker)} → ${short(node.runId)})`,
+          restartedAt,
+        );
+      } else if (marked.some((m) => m !== node)) {
+        this.quarantine(
+          node,
+          'lost its data while no engine watched (its marker is gone, other nodes have theirs)',
+          restartedAt,
+        );
+      } else {
+        this.admittedUnmarked.add(node);
+      }
+      node.admit();
+    }
+    if (marked.length === 0) return;
+    for (const node of this.admittedUnmarked) {
+      this.admittedUnmarked.delete(node);
+      if (marked.includes(node)) continue;
+      this.quarantine(
+        node,
+        'had no marker while another node has one: it lost its data',
+        performance.now() - node.uptimeMs,
+      );
+    }
   }
 
   private scanQuarantined(): void {
@@ -531,6 +598,10 @@ export class Redlock extends EventEmitter {
 
 export function quorumOf(nodeCount: number): number {
   return Math.floor(nodeCount / 2) + 1;
+}
+
+function short(runId: string): string {
+  return runId ? `${runId.slice(0, 8)}…` : 'none';
 }
 
 function summarize(votes: readonly NodeVote[]): string {

@@ -57,7 +57,11 @@ describe('bad input is refused before anything reaches Redis', () => {
     expect(await rejection(engine.extend('ok', newLockId(), 0), InvalidArgumentError)).toMatchObject({
       field: 'ttl_ms',
     });
-    for (const node of cluster.nodes) expect(await node.command('DBSIZE')).toBe(0);
+    // Only the engine's own marker exists: no lock, holder or fence key was ever written.
+    for (const node of cluster.nodes) {
+      const keys = (await node.command('KEYS', '*')) as string[];
+      expect(keys.filter((k) => k !== 'redlease:run-id')).toEqual([]);
+    }
   });
 
   it('with an empty key prefix (shared keys with other Redlock clients), names that hit internal keys are refused', async () => {

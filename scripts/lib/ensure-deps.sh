@@ -1,0 +1,25 @@
+# Sourced by scripts/demo.sh and scripts/test.sh: installs what a fresh Debian machine with Node 20 lacks.
+# Idempotent and quiet when everything is there already.
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null 2>&1; then sudo "$@"; else
+    echo "need root to run: $*" >&2; return 1; fi
+}
+
+ensure_redis_server() {
+  if command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ]; then return 0; fi
+  echo "==> installing redis-server (apt-get)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+  # Debian's package may start a service on 6379; redlease starts its own nodes and never uses it.
+}
+
+ensure_node_modules() {
+  local major
+  major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+  if [ "$major" -lt 20 ]; then echo "Node.js 20 or newer is needed (found: $(node --version 2>/dev/null || echo none))" >&2; return 1; fi
+  if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    echo "==> installing npm dependencies (npm ci)"
+    npm ci --no-audit --no-fund --loglevel=error
+  fi
+}

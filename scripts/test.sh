@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: installs what is missing (redis-server, npm dependencies), checks that
+# the generated protobuf code is current, lints and type-checks, then runs every test against real redis-server
+# processes that the tests start on free loopback ports. Extra arguments go to vitest (e.g. a file filter).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. scripts/lib/ensure-deps.sh
+ensure_redis_server
+ensure_node_modules
+
+echo "==> generated code is current"
+bash scripts/gen-check.sh
+echo "==> lint (biome, buf) and types (tsc --noEmit)"
+npx biome check .
+npx buf lint
+npx tsc -p tsconfig.json --noEmit
+
+echo "==> tests"
+mkdir -p .redlease
+report=.redlease/vitest-report.json
+rm -f "$report"
+status=0
+npx vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@" || status=$?
+# One plain closing line that any CI can read, whatever the reporter printed above.
+node -e '
+  const fs = require("node:fs");
+  const file = process.argv[1];
+  if (!fs.existsSync(file)) { console.log("tests: 0 passed, 1 failed (vitest wrote no report)"); process.exit(0); }
+  const r = JSON.parse(fs.readFileSync(file, "utf8"));
+  const skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
+  console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped`);
+' "$report"
+exit "$status"
