@@ -250,6 +250,7 @@ export class RedisNode extends EventEmitter {
   admit(): void {
     if (!this.pending) return;
     this.pending = false;
+    this.recordMarker();
     this.emit('change');
   }
 
