@@ -310,6 +310,9 @@ export function describeError(error: unknown): string {
   if (error.message === 'Command timed out') return 'timed out';
   if (code === 'ECONNREFUSED') return 'connection refused';
   if (error.message.includes("Stream isn't writeable")) return 'not connected';
+  // ioredis's wording when the connection drops with the command in flight (we never retry such commands).
+  if (error.message.startsWith('Reached the max retries per request'))
+    return 'connection closed with the command in flight';
   if (error.message.startsWith('OOM')) return 'out of memory (maxmemory reached): the node refuses writes';
   return error.message.split('\n')[0] ?? error.message;
 }
