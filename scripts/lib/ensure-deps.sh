@@ -10,7 +10,7 @@ ensure_redis_server() {
   if command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ]; then return 0; fi
   echo "==> installing redis-server (apt-get)"
   as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null
   # Debian's package may start a service on 6379; redlease starts its own nodes and never uses it.
 }
 
