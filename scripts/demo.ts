@@ -11,7 +11,6 @@
 import { rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { dirname, join, relative } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import {
   HeldByAnotherError,
@@ -22,6 +21,7 @@ import {
   Redlock,
 } from '../server/redlock/index.js';
 import { PortInUseError, RedisProcess } from './lib/redis-process.js';
+import { rejection, waitFor } from './lib/wait.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const DATA_DIR = join(ROOT, '.redlease', 'demo');
@@ -161,36 +161,15 @@ function portFree(port: number): Promise<boolean> {
   });
 }
 
-/** Polls `check` every POLL_MS until it returns a value (not undefined/false), at most `timeoutMs`. */
+/** Polls `check` every POLL_MS until it returns a value, at most `timeoutMs`; also says how long it took. */
 async function waitUntil<T>(
   what: string,
   timeoutMs: number,
   check: () => T | undefined | false | Promise<T | undefined | false>,
 ): Promise<{ value: T; ms: number }> {
   const started = performance.now();
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return { value, ms: Math.round(performance.now() - started) };
-    if (performance.now() - started > timeoutMs) {
-      throw new Error(`gave up after ${timeoutMs} ms waiting for ${what}`);
-    }
-    await sleep(POLL_MS);
-  }
-}
-
-/** The error an operation failed with; the demo fails if it succeeds or fails otherwise. */
-async function rejection<E extends Error>(
-  what: string,
-  promise: Promise<unknown>,
-  type: abstract new (...args: never[]) => E,
-): Promise<E> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof type) return error;
-    throw error;
-  }
-  throw new Error(`${what} succeeded, but the demo expected a ${type.name}`);
+  const value = (await waitFor(what, check, timeoutMs, POLL_MS)) as T;
+  return { value, ms: Math.round(performance.now() - started) };
 }
 
 // ----- the story ----------------------------------------------------------------------------------------------------
@@ -259,7 +238,6 @@ async function main(): Promise<void> {
   // 3. worker-B is refused
   step(`worker-B tries "${RESOURCE}": refused`);
   const held = await rejection(
-    'worker-B acquire',
     engine.acquire(RESOURCE, { ttlMs: TTL_MS, clientId: 'worker-B' }),
     HeldByAnotherError,
   );
@@ -303,7 +281,6 @@ async function main(): Promise<void> {
   await waitUntil('the engine to see redis-2 down', DETECT_WAIT_MS, () => !node('redis-2').up);
   const t6 = performance.now();
   const noQuorum = await rejection(
-    'acquire with one node',
     engine.acquire(RESOURCE, { ttlMs: TTL_MS, clientId: 'worker-B' }),
     NoQuorumError,
   );
@@ -347,7 +324,6 @@ async function main(): Promise<void> {
     );
   }
   const meanwhile = await rejection(
-    'acquire during quarantine',
     engine.acquire(RESOURCE, { ttlMs: TTL_MS, clientId: 'worker-B', retryCount: 0 }),
     NoQuorumError,
   );

@@ -11,7 +11,7 @@ ensure_node_modules
 echo "==> generated code is current"
 bash scripts/gen-check.sh
 echo "==> lint (biome, buf) and types (tsc --noEmit)"
-npx biome check .
+npx biome check --error-on-warnings .
 npx buf lint
 npx tsc -p tsconfig.json --noEmit
 

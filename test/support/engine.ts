@@ -3,6 +3,8 @@ import { onTestFinished } from 'vitest';
 import { RedisCluster, type RedisClusterOptions } from '../../scripts/lib/redis-process.js';
 import { Redlock, type RedlockOptions } from '../../server/redlock/index.js';
 
+export { rejection, waitFor } from '../../scripts/lib/wait.js';
+
 /** Short timings so fault tests run in seconds: detection within a health tick, quarantine fallback small. */
 export const FAST: Partial<RedlockOptions> = {
   nodeTimeoutMs: 100,
@@ -42,33 +44,4 @@ export async function startCluster(
     return engine;
   };
   return { cluster, engine: await newEngine(), newEngine };
-}
-
-/** Waits for a condition (an event we cannot subscribe to directly), bounded; fails with what was awaited. */
-export async function waitFor<T>(
-  what: string,
-  check: () => T | Promise<T>,
-  timeoutMs = 5_000,
-): Promise<NonNullable<T>> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value as NonNullable<T>;
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-/** Expects a promise to reject with an instance of `type`; returns the error for further assertions. */
-export async function rejection<E extends Error>(
-  promise: Promise<unknown>,
-  type: abstract new (...args: never[]) => E,
-): Promise<E> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof type) return error;
-    throw new Error(`expected ${type.name}, got ${String(error)}`, { cause: error });
-  }
-  throw new Error(`expected ${type.name}, but the call succeeded`);
 }
