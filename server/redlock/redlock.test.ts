@@ -13,7 +13,8 @@ describe('quorum', () => {
     const r = uniqueResource();
     const before = performance.now();
     const lease = await engine.acquire(r, { ttlMs: 5_000, clientId: 'worker-a' });
-    const elapsed = performance.now() - before;
+    const after = performance.now();
+    const elapsed = after - before;
 
     expect(lease.nodes.sort()).toEqual(['redis-1', 'redis-2', 'redis-3']);
     expect(lease.quorum).toBe(2);
@@ -24,6 +25,9 @@ describe('quorum', () => {
     // validity = ttl − elapsed − drift, with elapsed no more than what the caller measured around the call.
     expect(lease.validityMs).toBeLessThanOrEqual(5_000 - driftMs(DEFAULTS, 5_000));
     expect(lease.validityMs).toBeGreaterThanOrEqual(Math.floor(5_000 - driftMs(DEFAULTS, 5_000) - elapsed));
+    // The monotonic deadline is the attempt's start + ttl − drift: inside the call's own window, shifted.
+    expect(lease.deadline).toBeGreaterThanOrEqual(before + 5_000 - driftMs(DEFAULTS, 5_000));
+    expect(lease.deadline).toBeLessThanOrEqual(after + 5_000 - driftMs(DEFAULTS, 5_000));
     for (const node of cluster.nodes) {
       expect(await node.command('GET', lockKey(r))).toBe(lease.lockId);
       const pttl = Number(await node.command('PTTL', lockKey(r)));

@@ -89,12 +89,13 @@ export class Redlock extends EventEmitter {
     const settled = () => this.nodes.every((n) => n.contacted && !n.isPending);
     while (!settled() && performance.now() < deadline) {
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, Math.max(1, deadline - performance.now()));
-        function done(): void {
+        const done = (): void => {
           clearTimeout(timer);
+          this.off('change', done);
           resolve();
-        }
-        this.once('change', done);
+        };
+        const timer = setTimeout(done, Math.max(1, deadline - performance.now()));
+        this.on('change', done);
       });
     }
     return this.status();
@@ -204,9 +205,10 @@ export class Redlock extends EventEmitter {
       // A node whose answer was lost may still have run the acquire. Its commands execute in order, so a commit
       // sent now lands after it and makes its holder key carry the chosen token. Best effort, not awaited.
       for (const node of unsure) void node.run(SCRIPTS.commit, keys, commitArgs);
-      const validityMs = Math.floor(ttlMs - (performance.now() - started) - driftMs(this.options, ttlMs));
+      // The lock was set after `started`, so it lives until at least started + ttl on the nodes' clocks.
+      const deadline = started + ttlMs - driftMs(this.options, ttlMs);
+      const validityMs = Math.floor(deadline - performance.now());
       if (holders.length >= quorum && validityMs > 0) {
-        const now = performance.now();
         return {
           lease: {
             resource,
@@ -216,7 +218,7 @@ export class Redlock extends EventEmitter {
             ttlMs,
             validityMs,
             validUntilMs: Date.now() + validityMs,
-            deadline: now + validityMs,
+            deadline,
             nodes: holders.map((n) => n.name),
             quorum,
             attempts: attempt,
@@ -332,7 +334,8 @@ export class Redlock extends EventEmitter {
         extended.push({ node, holder: r.value[1] });
       } else votes.push({ node: node.name, vote: 'not-held' });
     });
-    const validityMs = Math.floor(ttl - (performance.now() - started) - driftMs(this.options, ttl));
+    const deadline = started + ttl - driftMs(this.options, ttl);
+    const validityMs = Math.floor(deadline - performance.now());
     if (extended.length >= quorum && validityMs > 0) {
       const holder = agreedHolder(extended.map((e) => e.holder));
       return {
@@ -343,7 +346,7 @@ export class Redlock extends EventEmitter {
         ttlMs: ttl,
         validityMs,
         validUntilMs: Date.now() + validityMs,
-        deadline: performance.now() + validityMs,
+        deadline,
         nodes: extended.map((e) => e.node.name),
         quorum,
         attempts: 1,
