@@ -31,7 +31,7 @@ const RESOURCE = 'shared-resource';
 const TTL_MS = 5_000;
 /** Polling interval of every wait below. */
 const POLL_MS = 100;
-/** Bound of every wait for a quarantine to end (the brief: ≤ 10 s; the max ttl below makes it ~5 s). */
+/** Bound of every wait for a quarantine to end (the max ttl below makes it about 5 s). */
 const QUARANTINE_WAIT_MS = 10_000;
 /** Bound of every wait for the engine to notice a node going down or coming back. */
 const DETECT_WAIT_MS = 4_000;
