@@ -30,6 +30,12 @@ describe('Redis ACL', () => {
       })),
     });
     expect(engine.status().nodes.every((n) => n.voting)).toBe(true);
+    // The engine's connections (named "redlease") really are authenticated as the restricted user.
+    const clients = String(await cluster.nodes[0]!.command('CLIENT', 'LIST'))
+      .split('\n')
+      .filter((line) => line.includes(' name=redlease '));
+    expect(clients.length).toBeGreaterThan(0);
+    expect(clients.filter((line) => !line.includes(' user=redlease '))).toHaveLength(1); // the startCluster engine
 
     const r = uniqueResource();
     const a = await engine.acquire(r, { ttlMs: 3_000, clientId: 'acl' });
@@ -58,5 +64,25 @@ describe('Redis ACL', () => {
       const verdict = await cluster.nodes[0]!.command('ACL', 'DRYRUN', 'redlease', ...command);
       expect(String(verdict), command.join(' ')).toMatch(/no permissions/);
     }
+  });
+
+  it('a node with a wrong password is down with "authentication failed", and the others carry on', async () => {
+    const { cluster, newEngine } = await startCluster();
+    await cluster.nodes[0]!.command('ACL', 'SETUSER', 'redlease', ...ACL_RULES);
+    const engine = await newEngine(
+      {
+        nodes: cluster.nodes.map((n, i) =>
+          i === 0
+            ? { host: n.host, port: n.port, username: 'redlease', password: 'wrong' }
+            : { host: n.host, port: n.port },
+        ),
+      },
+      { allRunningNodesUp: false },
+    );
+    const n1 = engine.status().nodes[0]!;
+    expect(n1).toMatchObject({ up: false, voting: false });
+    expect(n1.error).toContain("authentication failed: check this node's username and password (WRONGPASS)");
+    const lease = await engine.acquire(uniqueResource());
+    expect(lease.nodes.sort()).toEqual(['redis-2', 'redis-3']);
   });
 });

@@ -111,6 +111,12 @@ describe('fencing tokens stay monotonic', () => {
         throw new Error(`tokens[${i}] = ${tokens[i]} ≤ tokens[${i - 1}] = ${tokens[i - 1]}`);
     }
     expect(Math.max(...tokens)).toBeLessThan(2 ** 53);
+    // No lock or holder key without an expiry, whatever happened (a permanent lock could never be taken again).
+    for (const node of nodes) {
+      for (const key of (await node.command('KEYS', 'lk*')) as string[]) {
+        expect(Number(await node.command('PTTL', key)), key).not.toBe(-1);
+      }
+    }
     console.info(
       `fencing: ${tokens.length} acquisitions, faults: ${applied.join('; ')}; refusals: ${JSON.stringify(Object.fromEntries(failures))}`,
     );

@@ -314,5 +314,12 @@ export function describeError(error: unknown): string {
   if (error.message.startsWith('Reached the max retries per request'))
     return 'connection closed with the command in flight';
   if (error.message.startsWith('OOM')) return 'out of memory (maxmemory reached): the node refuses writes';
+  if (isAuthError(error)) {
+    return `authentication failed: check this node's username and password (${error.message.split(/[\s.]+/)[0]})`;
+  }
   return error.message.split('\n')[0] ?? error.message;
+}
+
+function isAuthError(error: Error): boolean {
+  return /^(WRONGPASS|NOAUTH)/.test(error.message);
 }
