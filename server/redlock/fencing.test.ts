@@ -142,4 +142,32 @@ describe('fencing tokens stay monotonic', () => {
     const c = await engine.acquire(r, { ttlMs: 5_000 });
     expect(c.fencingToken).toBe(b.fencingToken + 1);
   });
+
+  it('an uncontended acquire is one script call per node: no commit round while the counters agree', async () => {
+    const { cluster, engine } = await startCluster();
+    const r = uniqueResource();
+    await engine.release(r, (await engine.acquire(r)).lockId); // loads the scripts (EVAL after NOSCRIPT)
+    const scriptCalls = async () =>
+      Promise.all(
+        cluster.nodes.map(async (n) => {
+          const stats = String(await n.command('INFO', 'commandstats'));
+          return (
+            Number(/cmdstat_evalsha:calls=(\d+)/.exec(stats)?.[1] ?? 0) +
+            Number(/cmdstat_eval:calls=(\d+)/.exec(stats)?.[1] ?? 0)
+          );
+        }),
+      );
+    const before = await scriptCalls();
+    const CYCLES = 50;
+    let token = 0;
+    for (let i = 0; i < CYCLES; i++) {
+      const lease = await engine.acquire(r);
+      expect(lease.fencingToken).toBeGreaterThan(token);
+      token = lease.fencingToken;
+      await engine.release(r, lease.lockId);
+    }
+    const after = await scriptCalls();
+    // One acquire and one release script per cycle on each node, and nothing else.
+    expect(after.map((a, i) => a - before[i]!)).toEqual([2 * CYCLES, 2 * CYCLES, 2 * CYCLES]);
+  });
 });
