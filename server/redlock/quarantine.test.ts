@@ -7,12 +7,10 @@ const node = (engine: Redlock, name: string) => engine.status().nodes.find((n) =
 
 describe('restart quarantine', () => {
   it('keeps a restarted node out of quorums while a lock it forgot is valid, shows it, then lets it rejoin', async () => {
-    const { cluster, engine } = await startCluster({ maxTtlMs: 10_000 });
-    const [n1, n2, n3] = cluster.nodes as [
-      (typeof cluster.nodes)[0],
-      (typeof cluster.nodes)[0],
-      (typeof cluster.nodes)[0],
-    ];
+    const {
+      nodes: [n1, n2, n3],
+      engine,
+    } = await startCluster({ maxTtlMs: 10_000 });
     const r = uniqueResource();
     const a = await engine.acquire(r, { ttlMs: 2_500 });
     // A's lock lives on redis-1 and redis-2 only (as if redis-3 had missed the request).
@@ -98,12 +96,12 @@ describe('restart quarantine', () => {
 
 describe('first contact (a fresh engine or a second replica)', () => {
   it('quarantines a node that lost its data while no engine watched, and trusts the unchanged ones at once', async () => {
-    const { cluster, engine: first, newEngine } = await startCluster({ maxTtlMs: 10_000 });
-    const [n1, n2, n3] = cluster.nodes as [
-      (typeof cluster.nodes)[0],
-      (typeof cluster.nodes)[0],
-      (typeof cluster.nodes)[0],
-    ];
+    const {
+      cluster,
+      nodes: [n1, n2, n3],
+      engine: first,
+      newEngine,
+    } = await startCluster({ maxTtlMs: 10_000 });
     const r = uniqueResource();
     const a = await first.acquire(r, { ttlMs: 2_500 });
     await waitFor('every node to carry its marker', async () => {

@@ -16,7 +16,7 @@ interface NodeIdentity {
 /** A node's answer to one command, stamped with whether it may count as a vote. */
 export type NodeReply<T> =
   | { ok: true; value: T; voting: boolean; detail: string }
-  | { ok: false; error: string; voting: false; detail: string };
+  | { ok: false; voting: false; detail: string };
 
 /**
  * One Redis node: a single multiplexed connection that fails fast (no offline queue, a per-command timeout,
@@ -33,7 +33,6 @@ export class RedisNode extends EventEmitter {
   private generation = 0;
   private verifiedGeneration = -1;
   private identity: NodeIdentity | undefined;
-  private knownRunId: string | undefined;
   private readonly markerKey: string;
   private marker: string | null = null;
   /** First identified, not yet admitted by the engine (see Redlock.admitFirstContacts). */
@@ -154,9 +153,8 @@ export class RedisNode extends EventEmitter {
       const voting = votingAtSend && this.canVote(generation);
       return { ok: true, value, voting, detail: voting ? '' : this.notVotingDetail() };
     } catch (error) {
-      const message = describeError(error);
-      this.recordError(error);
-      return { ok: false, error: message, voting: false, detail: message };
+      this.lastError = describeError(error);
+      return { ok: false, voting: false, detail: this.lastError };
     }
   }
 
@@ -195,20 +193,20 @@ export class RedisNode extends EventEmitter {
     const identity = parseInfo(info);
     const wasUp = this.up;
     const previousRefusal = this.refusal();
+    const previousRunId = this.identity?.runId;
     this.identity = identity;
     this.marker = marker;
-    const firstContact = this.knownRunId === undefined;
+    const firstContact = previousRunId === undefined;
     if (firstContact) {
       this.markerAtFirstContact = marker;
       this.pending = true;
-    } else if (this.knownRunId !== identity.runId) {
+    } else if (previousRunId !== identity.runId) {
       this.log?.warn(
         { node: this.name, uptimeSeconds: identity.uptimeSeconds },
         'node restarted (run_id changed)',
       );
-      this.emit('restart', { previousRunId: this.knownRunId, runId: identity.runId });
+      this.emit('restart', { previousRunId, runId: identity.runId });
     }
-    this.knownRunId = identity.runId;
     this.verifiedGeneration = generation;
     this.healthy = true;
     this.lastError = '';
@@ -314,12 +312,8 @@ export function describeError(error: unknown): string {
   if (error.message.startsWith('Reached the max retries per request'))
     return 'connection closed with the command in flight';
   if (error.message.startsWith('OOM')) return 'out of memory (maxmemory reached): the node refuses writes';
-  if (isAuthError(error)) {
+  if (/^(WRONGPASS|NOAUTH)/.test(error.message)) {
     return `authentication failed: check this node's username and password (${error.message.split(/[\s.]+/)[0]})`;
   }
   return error.message.split('\n')[0] ?? error.message;
-}
-
-function isAuthError(error: Error): boolean {
-  return /^(WRONGPASS|NOAUTH)/.test(error.message);
 }

@@ -232,7 +232,7 @@ export class Redlock extends EventEmitter {
         granted.map((g) => g.node),
       );
       const elapsed = Math.round(performance.now() - started);
-      if (holders.length >= quorum || validityMs <= 0) {
+      if (validityMs <= 0) {
         return {
           retry: true,
           error: new NoQuorumError(
@@ -258,7 +258,7 @@ export class Redlock extends EventEmitter {
         lockId,
         granted.map((g) => g.node),
       );
-    const answered = granted.length + [...heldBy.values()].reduce((sum, pttls) => sum + pttls.length, 0);
+    const answered = votes.filter((v) => v.vote === 'granted' || v.vote === 'held').length;
     if (answered < quorum) {
       return {
         retry: true,
@@ -319,9 +319,10 @@ export class Redlock extends EventEmitter {
     const ttl = this.ttl(ttlMs);
     const nodes = this.activeNodes();
     const quorum = quorumOf(nodes.length);
+    const keys = this.keys(resource);
     const started = performance.now();
     const replies = await Promise.all(
-      nodes.map((n) => n.run<[number, string]>(SCRIPTS.extend, this.keys(resource), [lockId, ttl])),
+      nodes.map((n) => n.run<[number, string]>(SCRIPTS.extend, keys, [lockId, ttl])),
     );
     const votes: NodeVote[] = [];
     const extended: { node: RedisNode; holder: string }[] = [];
@@ -442,9 +443,9 @@ export class Redlock extends EventEmitter {
   }
 
   private releaseEverywhere(resource: string, lockId: string) {
-    return this.nodes.map((n) =>
-      n.run<number>(SCRIPTS.release, this.keys(resource), [lockId, this.releaseChannel, resource]),
-    );
+    const keys = this.keys(resource);
+    const args = [lockId, this.releaseChannel, resource];
+    return this.nodes.map((n) => n.run<number>(SCRIPTS.release, keys, args));
   }
 
   private ttl(ttlMs: number): number {

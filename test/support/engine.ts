@@ -1,6 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { onTestFinished } from 'vitest';
-import { RedisCluster, type RedisClusterOptions } from '../../scripts/lib/redis-process.js';
+import {
+  RedisCluster,
+  type RedisClusterOptions,
+  type RedisProcess,
+} from '../../scripts/lib/redis-process.js';
 import { Redlock, type RedlockOptions } from '../../server/redlock/index.js';
 
 export { rejection, waitFor } from '../../scripts/lib/wait.js';
@@ -25,6 +29,8 @@ export async function startCluster(
   clusterOptions: RedisClusterOptions = {},
 ): Promise<{
   cluster: RedisCluster;
+  /** The cluster's three nodes, typed as a tuple so tests can destructure them. */
+  nodes: [RedisProcess, RedisProcess, RedisProcess];
   engine: Redlock;
   /** allRunningNodesUp: fail unless every node whose process runs is up (off for tests of nodes that must not be). */
   newEngine: (o?: Partial<RedlockOptions>, check?: { allRunningNodesUp: boolean }) => Promise<Redlock>;
@@ -50,5 +56,6 @@ export async function startCluster(
     }
     return engine;
   };
-  return { cluster, engine: await newEngine(), newEngine };
+  const nodes = cluster.nodes as [RedisProcess, RedisProcess, RedisProcess];
+  return { cluster, nodes, engine: await newEngine(), newEngine };
 }
