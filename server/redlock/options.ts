@@ -107,7 +107,7 @@ function parseNode(entry: string | NodeConfig, index: number): ResolvedNode {
   };
 }
 
-function parseAddress(address: string, index: number): NodeConfig {
+export function parseAddress(address: string, index: number): NodeConfig {
   const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(address.trim());
   if (!match) throw new RangeError(`node ${index + 1}: expected host:port, got "${address}"`);
   return { host: (match[1] ?? match[2])!, port: Number(match[3]) };

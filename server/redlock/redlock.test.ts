@@ -76,7 +76,7 @@ describe('exclusion', () => {
   it('refuses a second holder with held-by-another, then grants after release with a larger token', async () => {
     const { engine } = await startCluster();
     const r = uniqueResource();
-    const a = await engine.acquire(r, { ttlMs: 5_000 });
+    const a = await engine.acquire(r, { ttlMs: 5_000, clientId: 'worker-a' });
     const error = await rejection(engine.acquire(r, { ttlMs: 5_000 }), HeldByAnotherError);
     expect(error.reason).toBe('LOCK_HELD');
     expect(error.votes.map((v) => v.vote)).toEqual(['held', 'held', 'held']);
@@ -87,6 +87,8 @@ describe('exclusion', () => {
     expect(await engine.release(r, a.lockId)).toEqual({
       released: true,
       nodes: ['redis-1', 'redis-2', 'redis-3'],
+      fencingToken: a.fencingToken,
+      clientId: 'worker-a',
     });
     const b = await engine.acquire(r, { ttlMs: 5_000 });
     expect(b.fencingToken).toBeGreaterThan(a.fencingToken);
@@ -164,6 +166,19 @@ describe('release and extend by a non-holder (lab exercise 5)', () => {
     expect(extended.validityMs).toBeGreaterThan(8_000);
     for (const node of cluster.nodes)
       expect(Number(await node.command('PTTL', holderKey(r)))).toBeGreaterThan(8_000);
+  });
+
+  it('holds() tells held, not held, and unknown apart without changing anything', async () => {
+    const { engine, nodes } = await startCluster();
+    const r = uniqueResource();
+    const lease = await engine.acquire(r);
+    expect(await engine.holds(r, lease.lockId)).toBe('held');
+    expect(await engine.holds(r, newLockId())).toBe('not-held');
+    await nodes[1].kill();
+    await nodes[2].kill();
+    await waitFor('two nodes seen down', () => engine.status().nodes.filter((n) => n.up).length === 1);
+    expect(await engine.holds(r, lease.lockId)).toBe('unknown');
+    expect(await engine.holds(r, newLockId())).toBe('unknown');
   });
 
   it('release when too few nodes answer is "no quorum", not "not holder"', async () => {

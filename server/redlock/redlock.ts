@@ -121,8 +121,28 @@ export class Redlock extends EventEmitter {
       nodes: this.nodes.map((n) => n.status()),
       mode: this.mode,
       quorum,
-      quorumAvailable: active.filter((n) => n.voting).length >= quorum,
+      // Voting and answering health checks: a paused or unreachable node keeps its vote (its replies decide), but
+      // cannot be counted on to form a quorum.
+      quorumAvailable: active.filter((n) => n.voting && n.up).length >= quorum,
     };
+  }
+
+  /** Throws InvalidArgumentError for the first malformed field of an acquire, without touching Redis. */
+  validateAcquire(
+    resource: string,
+    options: Pick<AcquireOptions, 'ttlMs' | 'lockId' | 'clientId'> = {},
+  ): void {
+    validateResource(resource, this.reserved);
+    if (options.ttlMs !== undefined) this.ttl(options.ttlMs);
+    if (options.lockId !== undefined) validateLockId(options.lockId);
+    validateClientId(options.clientId);
+  }
+
+  /** Throws InvalidArgumentError when a release, extend or renewal names a malformed resource, lock id or ttl. */
+  validateLease(resource: string, lockId: string, ttlMs?: number): void {
+    validateResource(resource, this.reserved);
+    validateLockId(lockId);
+    if (ttlMs !== undefined) this.ttl(ttlMs);
   }
 
   async acquire(resource: string, options: AcquireOptions = {}): Promise<Lease> {
@@ -208,6 +228,7 @@ export class Redlock extends EventEmitter {
       // The lock was set after `started`, so it lives until at least started + ttl on the nodes' clocks.
       const deadline = started + ttlMs - driftMs(this.options, ttlMs);
       const validityMs = Math.floor(deadline - performance.now());
+      holders.sort((a, b) => nodes.indexOf(a) - nodes.indexOf(b));
       if (holders.length >= quorum && validityMs > 0) {
         return {
           lease: {
@@ -298,11 +319,22 @@ export class Redlock extends EventEmitter {
     validateResource(resource, this.reserved);
     validateLockId(lockId);
     const replies = await Promise.all(this.releaseEverywhere(resource, lockId));
+    const holders: string[] = [];
     const released = this.nodes.filter((_, i) => {
       const r = replies[i]!;
-      return r.ok && r.value === 1;
+      if (!r.ok || r.value[0] !== 1) return false;
+      holders.push(r.value[1]);
+      return true;
     });
-    if (released.length > 0) return { released: true, nodes: released.map((n) => n.name) };
+    if (released.length > 0) {
+      const holder = agreedHolder(holders);
+      return {
+        released: true,
+        nodes: released.map((n) => n.name),
+        fencingToken: holder.token,
+        clientId: holder.clientId,
+      };
+    }
     const active = new Set(this.activeNodes());
     const votes: NodeVote[] = replies.map((r, i) => ({
       node: this.nodes[i]!.name,
@@ -313,10 +345,11 @@ export class Redlock extends EventEmitter {
     throw this.notHeldOrNoQuorum(resource, 'release', notHeld, votes);
   }
 
-  async extend(resource: string, lockId: string, ttlMs: number): Promise<Lease> {
+  /** Undefined ttl: the configured default. */
+  async extend(resource: string, lockId: string, ttlMs?: number): Promise<Lease> {
     validateResource(resource, this.reserved);
     validateLockId(lockId);
-    const ttl = this.ttl(ttlMs);
+    const ttl = ttlMs === undefined ? this.options.defaultTtlMs : this.ttl(ttlMs);
     const nodes = this.activeNodes();
     const quorum = quorumOf(nodes.length);
     const keys = this.keys(resource);
@@ -397,6 +430,22 @@ export class Redlock extends EventEmitter {
     return { resource, locked: false, holderClientId: '', fencingToken: 0, validityMs: 0, nodes };
   }
 
+  /**
+   * Whether this lock id holds the resource now: 'held' on a quorum of voting nodes, 'not-held' when the voting
+   * nodes that said no leave no room for such a quorum, 'unknown' otherwise. Changes nothing.
+   */
+  async holds(resource: string, lockId: string): Promise<'held' | 'not-held' | 'unknown'> {
+    const nodes = this.activeNodes();
+    const quorum = quorumOf(nodes.length);
+    const replies = await Promise.all(
+      nodes.map((n) => n.run<[string, number, string]>(SCRIPTS.inspect, this.keys(resource), [])),
+    );
+    const voting = replies.filter((r) => r.ok && r.voting) as { value: [string, number, string] }[];
+    const held = voting.filter((r) => r.value[0] === lockId).length;
+    if (held >= quorum) return 'held';
+    return voting.length - held > nodes.length - quorum ? 'not-held' : 'unknown';
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -445,7 +494,7 @@ export class Redlock extends EventEmitter {
   private releaseEverywhere(resource: string, lockId: string) {
     const keys = this.keys(resource);
     const args = [lockId, this.releaseChannel, resource];
-    return this.nodes.map((n) => n.run<number>(SCRIPTS.release, keys, args));
+    return this.nodes.map((n) => n.run<[number, string]>(SCRIPTS.release, keys, args));
   }
 
   private ttl(ttlMs: number): number {

@@ -29,6 +29,9 @@ export interface ReleaseResult {
   released: boolean;
   /** Nodes where the lock was deleted. */
   nodes: string[];
+  /** The released lease's token and client id, as the deleting nodes recorded them. */
+  fencingToken: number;
+  clientId: string;
 }
 
 export interface NodeLockState {
