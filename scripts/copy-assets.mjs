@@ -1,4 +1,6 @@
-// After `tsc`, copy the files the compiled code reads at run time (the Lua scripts) next to it in dist/.
+// After `tsc`, copy the files the compiled code reads at run time next to it in dist/: the Lua scripts, and the
+// FileDescriptorSet that gRPC reflection serves (loaded relative to the module, see server/grpc).
 import { cpSync } from 'node:fs';
 
 cpSync('server/redlock/scripts', 'dist/server/redlock/scripts', { recursive: true });
+cpSync('server/grpc/descriptors.binpb', 'dist/server/grpc/descriptors.binpb');

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Verify that client/src/gen is exactly what `npm run gen` (buf generate) produces from proto/.
-# Generates into a temporary directory and compares; never writes to the working tree.
+# Verify that client/src/gen and server/grpc/descriptors.binpb are exactly what `npm run gen` (buf generate,
+# buf build) produces from proto/. Generates into a temporary directory and compares; never writes to the
+# working tree.
 # Exit 0 when up to date, 1 when stale (the diff is printed), other codes on tool errors.
 set -euo pipefail
 
@@ -8,6 +9,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 gen_dir="client/src/gen"
+descriptors="server/grpc/descriptors.binpb"
 buf="node_modules/.bin/buf"
 if [[ ! -x "$buf" ]]; then
   echo "gen-check: $buf not found; run npm ci first" >&2
@@ -32,4 +34,16 @@ if ! diff -r -u "$tmp/$gen_dir" "$gen_dir"; then
   exit 1
 fi
 
-echo "generated code in $gen_dir is up to date"
+# The FileDescriptorSet served by gRPC reflection: a stale one would describe an old wire contract to grpcurl
+# and ghz. `buf build` output is deterministic, so a byte comparison is exact.
+"$buf" build -o "$tmp/descriptors.binpb"
+if [[ ! -f "$descriptors" ]]; then
+  echo "descriptor set $descriptors is stale: the file is missing; run npm run gen and commit" >&2
+  exit 1
+fi
+if ! cmp -s "$tmp/descriptors.binpb" "$descriptors"; then
+  echo "descriptor set $descriptors is stale: run npm run gen and commit" >&2
+  exit 1
+fi
+
+echo "generated code in $gen_dir and descriptor set $descriptors are up to date"

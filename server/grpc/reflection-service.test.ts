@@ -1,0 +1,272 @@
+// gRPC server reflection over a real nice-grpc server on a loopback port, asked what grpcurl asks for
+// `list` and `describe`, with the generated v1 and v1alpha clients.
+import { create, createFileRegistry, fromBinary, toBinary } from '@bufbuild/protobuf';
+import {
+  type FileDescriptorProto,
+  FileDescriptorProtoSchema,
+  FileDescriptorSetSchema,
+} from '@bufbuild/protobuf/wkt';
+import { createChannel, createClient, createServer, Status } from 'nice-grpc';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { HealthDefinition } from '../../client/src/gen/grpc/health/v1/health.js';
+import {
+  type DeepPartial,
+  ServerReflectionDefinition as ServerReflectionDefinitionV1,
+  type ServerReflectionRequest,
+  type ServerReflectionResponse,
+} from '../../client/src/gen/grpc/reflection/v1/reflection.js';
+import { ServerReflectionDefinition as ServerReflectionDefinitionV1alpha } from '../../client/src/gen/grpc/reflection/v1alpha/reflection.js';
+import { AdminServiceDefinition } from '../../client/src/gen/redlease/v1/admin.js';
+import { LockServiceDefinition } from '../../client/src/gen/redlease/v1/lock.js';
+import { loadDescriptorSet, reflectionServices } from './reflection-service.js';
+
+const SERVICE_NAMES = [
+  LockServiceDefinition.fullName,
+  AdminServiceDefinition.fullName,
+  HealthDefinition.fullName,
+  ServerReflectionDefinitionV1.fullName,
+  ServerReflectionDefinitionV1alpha.fullName,
+];
+
+/** Field numbers of the descriptor.proto paths used in SourceCodeInfo locations. */
+const FILE_SERVICE = 6;
+const SERVICE_METHOD = 2;
+
+type Request = DeepPartial<ServerReflectionRequest>;
+type ReflectionCall = (requests: AsyncIterable<Request>) => AsyncIterable<ServerReflectionResponse>;
+
+async function startReflectionServer() {
+  const services = reflectionServices(loadDescriptorSet(), SERVICE_NAMES);
+  const server = createServer();
+  server.add(ServerReflectionDefinitionV1, services.v1);
+  server.add(ServerReflectionDefinitionV1alpha, services.v1alpha);
+  const port = await server.listen('127.0.0.1:0');
+  const channel = createChannel(`127.0.0.1:${port}`);
+  onTestFinished(() => {
+    channel.close();
+    server.forceShutdown();
+  });
+  const v1 = createClient(ServerReflectionDefinitionV1, channel);
+  const v1alpha = createClient(ServerReflectionDefinitionV1alpha, channel);
+  return {
+    v1: ((requests) => v1.serverReflectionInfo(requests)) as ReflectionCall,
+    v1alpha: ((requests) => v1alpha.serverReflectionInfo(requests)) as ReflectionCall,
+  };
+}
+
+/** Sends `requests` on one stream, ends it, and returns every response (the stream must end too). */
+async function ask(call: ReflectionCall, ...requests: Request[]): Promise<ServerReflectionResponse[]> {
+  async function* send() {
+    yield* requests;
+  }
+  const responses: ServerReflectionResponse[] = [];
+  for await (const response of call(send())) responses.push(response);
+  return responses;
+}
+
+async function askOne(call: ReflectionCall, request: Request): Promise<ServerReflectionResponse> {
+  const responses = await ask(call, request);
+  expect(responses).toHaveLength(1);
+  return responses[0]!;
+}
+
+const symbol = (value: string): Request => ({ messageRequest: { $case: 'fileContainingSymbol', value } });
+const fileName = (value: string): Request => ({ messageRequest: { $case: 'fileByFilename', value } });
+const listServices: Request = { messageRequest: { $case: 'listServices', value: '*' } };
+
+function listedNames(response: ServerReflectionResponse): string[] {
+  if (response.messageResponse?.$case !== 'listServicesResponse') {
+    return expect.fail(`expected list_services_response, got ${JSON.stringify(response.messageResponse)}`);
+  }
+  return response.messageResponse.value.service.map((service) => service.name);
+}
+
+function decodedFiles(response: ServerReflectionResponse): FileDescriptorProto[] {
+  if (response.messageResponse?.$case !== 'fileDescriptorResponse') {
+    return expect.fail(`expected file_descriptor_response, got ${JSON.stringify(response.messageResponse)}`);
+  }
+  return response.messageResponse.value.fileDescriptorProto.map((bytes) =>
+    fromBinary(FileDescriptorProtoSchema, bytes),
+  );
+}
+
+function leadingComments(file: FileDescriptorProto, path: number[]): string | undefined {
+  return file.sourceCodeInfo?.location.find(
+    (location) => location.path.length === path.length && location.path.every((n, i) => n === path[i]),
+  )?.leadingComments;
+}
+
+describe('list (grpcurl list)', () => {
+  it('lists exactly the served services, echoing the host and the request', async () => {
+    const { v1 } = await startReflectionServer();
+    const response = await askOne(v1, { ...listServices, host: 'localhost:50051' });
+
+    expect(listedNames(response)).toEqual([
+      'redlease.v1.LockService',
+      'redlease.v1.AdminService',
+      'grpc.health.v1.Health',
+      'grpc.reflection.v1.ServerReflection',
+      'grpc.reflection.v1alpha.ServerReflection',
+    ]);
+    expect(response.validHost).toBe('localhost:50051');
+    expect(response.originalRequest).toEqual({
+      host: 'localhost:50051',
+      messageRequest: listServices.messageRequest,
+    });
+  });
+});
+
+describe('file_containing_symbol (grpcurl describe)', () => {
+  it('answers lock.proto for LockService, with its streaming flags and comments, and every import', async () => {
+    const { v1 } = await startReflectionServer();
+    const files = decodedFiles(await askOne(v1, symbol('redlease.v1.LockService')));
+
+    const lock = files[0]!;
+    expect(lock.name).toBe('redlease/v1/lock.proto');
+    expect(lock.package).toBe('redlease.v1');
+    const serviceIndex = lock.service.findIndex((service) => service.name === 'LockService');
+    const service = lock.service[serviceIndex]!;
+    expect(service.method.map((method) => method.name)).toEqual([
+      'Acquire',
+      'Release',
+      'Extend',
+      'KeepAlive',
+      'Describe',
+    ]);
+    const keepAlive = service.method.find((method) => method.name === 'KeepAlive')!;
+    expect([keepAlive.clientStreaming, keepAlive.serverStreaming]).toEqual([true, true]);
+    expect(keepAlive.inputType).toBe('.redlease.v1.KeepAliveRequest');
+    // Source info is kept, so grpcurl describe shows the contract's comments.
+    expect(leadingComments(lock, [FILE_SERVICE, serviceIndex])).toMatch(/\S/);
+    service.method.forEach((method, i) => {
+      expect(leadingComments(lock, [FILE_SERVICE, serviceIndex, SERVICE_METHOD, i]), method.name).toMatch(
+        /\S/,
+      );
+    });
+
+    // The answer alone is enough to build descriptors: each import is in it (createFileRegistry throws otherwise).
+    const registry = createFileRegistry(create(FileDescriptorSetSchema, { file: files }));
+    expect(
+      registry.getService('redlease.v1.LockService')?.methods.map((m) => [m.name, m.methodKind]),
+    ).toEqual([
+      ['Acquire', 'unary'],
+      ['Release', 'unary'],
+      ['Extend', 'unary'],
+      ['KeepAlive', 'bidi_streaming'],
+      ['Describe', 'unary'],
+    ]);
+    for (const file of files) {
+      expect(files.map((f) => f.name)).toEqual(expect.arrayContaining(file.dependency));
+    }
+  });
+
+  it('resolves messages, methods, enums and enum values to the file declaring them', async () => {
+    const { v1 } = await startReflectionServer();
+    const responses = await ask(
+      v1,
+      symbol('redlease.v1.AcquireRequest'),
+      symbol('redlease.v1.LockService.Acquire'),
+      symbol('redlease.v1.Mode'),
+      symbol('redlease.v1.MODE_REDLOCK'),
+      symbol('grpc.health.v1.HealthCheckResponse.ServingStatus'),
+      fileName('redlease/v1/admin.proto'),
+    );
+
+    expect(responses.map((response) => decodedFiles(response)[0]?.name)).toEqual([
+      'redlease/v1/lock.proto',
+      'redlease/v1/lock.proto',
+      'redlease/v1/admin.proto',
+      'redlease/v1/admin.proto',
+      'grpc/health/v1/health.proto',
+      'redlease/v1/admin.proto',
+    ]);
+    const lock = decodedFiles(responses[0]!)[0]!;
+    expect(lock.messageType.map((message) => message.name)).toContain('AcquireRequest');
+  });
+
+  it('answers NOT_FOUND for an unknown symbol or file, and the stream goes on', async () => {
+    const { v1 } = await startReflectionServer();
+    const responses = await ask(v1, symbol('redlease.v1.Nope'), fileName('nope.proto'), listServices);
+
+    expect(responses.map((response) => response.messageResponse)).toEqual([
+      {
+        $case: 'errorResponse',
+        value: { errorCode: Status.NOT_FOUND, errorMessage: 'symbol "redlease.v1.Nope" not found' },
+      },
+      {
+        $case: 'errorResponse',
+        value: { errorCode: Status.NOT_FOUND, errorMessage: 'file "nope.proto" not found' },
+      },
+      { $case: 'listServicesResponse', value: { service: SERVICE_NAMES.map((name) => ({ name })) } },
+    ]);
+  });
+});
+
+describe('extensions', () => {
+  it('reports no extension numbers for a known message, NOT_FOUND otherwise', async () => {
+    const { v1 } = await startReflectionServer();
+    const responses = await ask(
+      v1,
+      { messageRequest: { $case: 'allExtensionNumbersOfType', value: 'redlease.v1.AcquireRequest' } },
+      { messageRequest: { $case: 'allExtensionNumbersOfType', value: 'redlease.v1.LockService' } },
+      {
+        messageRequest: {
+          $case: 'fileContainingExtension',
+          value: { containingType: 'redlease.v1.AcquireRequest', extensionNumber: 100 },
+        },
+      },
+    );
+
+    expect(responses.map((response) => response.messageResponse)).toEqual([
+      {
+        $case: 'allExtensionNumbersResponse',
+        value: { baseTypeName: 'redlease.v1.AcquireRequest', extensionNumber: [] },
+      },
+      {
+        $case: 'errorResponse',
+        value: {
+          errorCode: Status.NOT_FOUND,
+          errorMessage: 'message type "redlease.v1.LockService" not found',
+        },
+      },
+      {
+        $case: 'errorResponse',
+        value: {
+          errorCode: Status.NOT_FOUND,
+          errorMessage: 'extension 100 of "redlease.v1.AcquireRequest" not found',
+        },
+      },
+    ]);
+  });
+});
+
+describe('v1alpha', () => {
+  it('answers like v1', async () => {
+    const { v1alpha } = await startReflectionServer();
+    const [list, lock] = await ask(v1alpha, listServices, symbol('redlease.v1.LockService'));
+
+    expect(listedNames(list!)).toEqual(SERVICE_NAMES);
+    expect(decodedFiles(lock!)[0]?.name).toBe('redlease/v1/lock.proto');
+  });
+});
+
+describe('reflectionServices', () => {
+  it('refuses a service name the descriptor set does not declare', () => {
+    expect(() => reflectionServices(loadDescriptorSet(), ['redlease.v1.NoSuchService'])).toThrow(
+      'service redlease.v1.NoSuchService is not in the descriptor set',
+    );
+    expect(() => reflectionServices(loadDescriptorSet(), ['redlease.v1.AcquireRequest'])).toThrow(
+      'service redlease.v1.AcquireRequest is not in the descriptor set',
+    );
+  });
+
+  it('refuses a descriptor set that lacks a file one of its files imports', () => {
+    const set = fromBinary(FileDescriptorSetSchema, loadDescriptorSet());
+    const lock = set.file.find((file) => file.name === 'redlease/v1/lock.proto')!;
+    lock.dependency.push('google/protobuf/duration.proto');
+    const broken = toBinary(FileDescriptorSetSchema, set);
+    expect(() => reflectionServices(broken, [])).toThrow(
+      'descriptor set: redlease/v1/lock.proto imports google/protobuf/duration.proto, which it does not contain',
+    );
+  });
+});
