@@ -1,0 +1,149 @@
+import { createServer, type Server } from 'nice-grpc';
+import type { Logger } from 'pino';
+import {
+  HealthDefinition,
+  HealthCheckResponse_ServingStatus as Serving,
+} from '../client/src/gen/grpc/health/v1/health.js';
+import { ServerReflectionDefinition as ReflectionV1 } from '../client/src/gen/grpc/reflection/v1/reflection.js';
+import { ServerReflectionDefinition as ReflectionV1alpha } from '../client/src/gen/grpc/reflection/v1alpha/reflection.js';
+import { AdminServiceDefinition } from '../client/src/gen/redlease/v1/admin.js';
+import { LockServiceDefinition } from '../client/src/gen/redlease/v1/lock.js';
+import { hostPort, type ServerConfig } from './config.js';
+import { Coordinator } from './coordinator/coordinator.js';
+import { adminService } from './grpc/admin-service.js';
+import { authentication } from './grpc/auth.js';
+import { serverCredentials } from './grpc/credentials.js';
+import { HealthState, healthService } from './grpc/health-service.js';
+import { lockService } from './grpc/lock-service.js';
+import { loadDescriptorSet, reflectionServices } from './grpc/reflection-service.js';
+import { grpcServerOptions } from './grpc/server-options.js';
+import { errorMapping } from './grpc/status.js';
+import { Redlock } from './redlock/index.js';
+import { parseAddress } from './redlock/options.js';
+
+/** A running redlease server: what main.ts and tests need to reach and stop it. */
+export interface RunningServer {
+  readonly grpcPort: number;
+  readonly engine: Redlock;
+  readonly coordinator: Coordinator;
+  readonly health: HealthState;
+  /** Graceful shutdown (idempotent): see `close` in startServer. */
+  close(): Promise<void>;
+}
+
+/** Health is reported for the whole server ('') and per service; AdminService answers without a quorum. */
+const QUORUM_SERVICES = ['', 'redlease.v1.LockService'];
+const SERVICE_NAMES = [
+  'redlease.v1.LockService',
+  'redlease.v1.AdminService',
+  'grpc.health.v1.Health',
+  'grpc.reflection.v1.ServerReflection',
+  'grpc.reflection.v1alpha.ServerReflection',
+];
+
+/** Connects to the Redis nodes, starts the gRPC server, and wires health to the quorum. */
+export async function startServer(config: ServerConfig, log: Logger): Promise<RunningServer> {
+  const engine = new Redlock({
+    nodes: config.nodes.map((address, i) => ({
+      ...parseAddress(address, i),
+      username: config.redisUsername,
+      password: config.redisPassword,
+    })),
+    mode: config.mode,
+    defaultTtlMs: config.defaultTtlMs,
+    minTtlMs: config.minTtlMs,
+    maxTtlMs: config.maxTtlMs,
+    nodeTimeoutMs: config.nodeTimeoutMs,
+    connectTimeoutMs: config.connectTimeoutMs,
+    healthIntervalMs: config.healthIntervalMs,
+    retryCount: config.retryCount,
+    retryDelayMs: config.retryDelayMs,
+    retryJitterMs: config.retryJitterMs,
+    keyPrefix: config.keyPrefix,
+    logger: log.child({ component: 'engine' }),
+  });
+  const coordinator = new Coordinator(
+    engine,
+    {
+      maxWaitMs: config.maxWaitMs,
+      maxWaitersPerResource: config.maxWaitersPerResource,
+      maxWaiters: config.maxWaiters,
+      maxStreams: config.maxStreams,
+      maxLeasesPerStream: config.maxLeasesPerStream,
+      waitFallbackMs: config.waitFallbackMs,
+    },
+    log.child({ component: 'locks' }),
+  );
+
+  const health = new HealthState();
+  for (const name of SERVICE_NAMES) health.set(name, Serving.SERVING);
+  const updateHealth = (): void => {
+    if (coordinator.shuttingDown) return;
+    const quorum = engine.status().quorumAvailable;
+    for (const name of QUORUM_SERVICES) health.set(name, quorum ? Serving.SERVING : Serving.NOT_SERVING);
+  };
+  updateHealth();
+  engine.on('change', updateHealth);
+
+  // use() returns a new server with the middleware: add services to, listen on and shut down that one.
+  const server: Server = createServer(grpcServerOptions(config))
+    .use(errorMapping(log.child({ component: 'grpc' })))
+    .use(authentication({ adminToken: config.adminToken, clientTokens: config.clientTokens }));
+  server.add(LockServiceDefinition, lockService(coordinator));
+  server.add(AdminServiceDefinition, adminService(coordinator));
+  server.add(HealthDefinition, healthService(health));
+  const reflection = reflectionServices(loadDescriptorSet(), SERVICE_NAMES);
+  server.add(ReflectionV1, reflection.v1);
+  server.add(ReflectionV1alpha, reflection.v1alpha);
+
+  let grpcPort: number;
+  try {
+    grpcPort = await server.listen(hostPort(config.grpcHost, config.grpcPort), serverCredentials(config.tls));
+  } catch (error) {
+    await engine.close();
+    throw error;
+  }
+  const status = await engine.ready();
+  log.info(
+    {
+      grpc: hostPort(config.grpcHost, grpcPort),
+      mode: status.mode,
+      nodes: status.nodes.map((n) => ({ name: n.name, address: n.address, up: n.up, voting: n.voting })),
+      quorum_available: status.quorumAvailable,
+      tls: config.tls !== undefined,
+    },
+    'redlease listening',
+  );
+
+  let closing: Promise<void> | undefined;
+  /**
+   * Stop accepting calls, say NOT_SERVING, fail waiters and KeepAlive streams with UNAVAILABLE (no lease is
+   * released: they run out their validity), let calls under way finish for up to shutdownGraceMs, then cancel
+   * the rest and close the Redis connections.
+   */
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      engine.off('change', updateHealth);
+      coordinator.shutdown();
+      health.shutdown();
+      let timer: NodeJS.Timeout | undefined;
+      const grace = new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), config.shutdownGraceMs);
+      });
+      const outcome = await Promise.race([server.shutdown().then(() => 'done' as const), grace]);
+      clearTimeout(timer);
+      if (outcome === 'timeout') {
+        log.warn(
+          { grace_ms: config.shutdownGraceMs },
+          'calls still running after the grace period: cancelling them',
+        );
+        server.forceShutdown();
+      }
+      await engine.close();
+      log.info('redlease stopped');
+    })();
+    return closing;
+  };
+
+  return { grpcPort, engine, coordinator, health, close };
+}

@@ -1,0 +1,432 @@
+import type { Logger } from 'pino';
+import {
+  HeldByAnotherError,
+  InvalidArgumentError,
+  type Lease,
+  type LockState,
+  type Mode,
+  NoQuorumError,
+  newLockId,
+  type Redlock,
+  type ReleaseResult,
+} from '../redlock/index.js';
+import { LimitError, ShuttingDownError } from './errors.js';
+import { type AttachedLease, LeaseSession, type SessionOutput } from './lease-session.js';
+import { ReleaseListener } from './release-listener.js';
+import { type Waiter, WaitQueue } from './wait-queue.js';
+
+export interface CoordinatorLimits {
+  /** Largest wait_timeout_ms accepted. */
+  maxWaitMs: number;
+  maxWaitersPerResource: number;
+  /** Waiting Acquires across all resources. */
+  maxWaiters: number;
+  /** KeepAlive streams open at once. */
+  maxStreams: number;
+  maxLeasesPerStream: number;
+  /**
+   * Even when every release announcement is lost (a subscriber reconnecting, an ACL without the channel), the
+   * head waiter looks again this often: it bounds the hand-off delay of a missed wake-up, at the cost of one
+   * script call per node per waited-on resource per period. Default 1000 ms.
+   */
+  waitFallbackMs: number;
+}
+
+export interface AcquireRequest {
+  resource: string;
+  /** Undefined: the server default. */
+  ttlMs?: number;
+  clientId?: string;
+  /** 0 or undefined: try once. */
+  waitTimeoutMs?: number;
+  /** Client-chosen lock id (idempotent retry); undefined: a fresh random one. */
+  lockId?: string;
+}
+
+export interface ResourceState extends LockState {
+  /** Acquires waiting in this server's queue for the resource. */
+  waiters: number;
+}
+
+/**
+ * The lock service's domain, between the edges (gRPC, HTTP) and the engine: FIFO wait queues with hand-off,
+ * KeepAlive sessions that learn of lost leases, limits, shutdown, and one log line per lock event. Holds no state
+ * that matters for safety: locks, tokens and expiries live in Redis.
+ */
+export class Coordinator {
+  private readonly queues = new Map<string, WaitQueue>();
+  private waiting = 0;
+  /** Leases attached to KeepAlive sessions, by resource, so takeovers and releases reach their streams. */
+  private readonly attached = new Map<string, Set<AttachedLease>>();
+  private readonly sessions = new Set<LeaseSession>();
+  /** Resources whose announced release is being checked against attached leases; true = check again after. */
+  private readonly checking = new Map<string, boolean>();
+  private readonly releases: ReleaseListener;
+  private closing = false;
+
+  constructor(
+    readonly engine: Redlock,
+    readonly limits: CoordinatorLimits,
+    private readonly log: Logger,
+  ) {
+    this.releases = new ReleaseListener(
+      engine.options.nodes,
+      engine.releaseChannel,
+      (resource) => this.onReleaseAnnounced(resource),
+      log,
+    );
+  }
+
+  /** KeepAlive streams open now. */
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  get shuttingDown(): boolean {
+    return this.closing;
+  }
+
+  async acquire(request: AcquireRequest, signal: AbortSignal): Promise<Lease> {
+    if (this.closing) throw new ShuttingDownError();
+    const { resource } = request;
+    const waitMs = this.validateWait(request.waitTimeoutMs);
+    // One lock id for every attempt of this call, so an attempt whose answer was lost is the same lease.
+    const options = {
+      ttlMs: request.ttlMs,
+      clientId: request.clientId,
+      lockId: request.lockId ?? newLockId(),
+      signal,
+    };
+    this.engine.validateAcquire(resource, options);
+    const started = performance.now();
+    let lease: Lease;
+    if (waitMs === 0) {
+      const queued = this.queues.get(resource)?.size ?? 0;
+      // Try-once callers do not jump the queue (a lock_id re-send may still learn it holds the lease).
+      if (queued > 0 && request.lockId === undefined) {
+        throw new HeldByAnotherError(
+          'LOCK_HELD',
+          `resource "${resource}" is held: ${queued} Acquire call(s) are already waiting for it on this server; set wait_timeout_ms to join the queue`,
+          [],
+        );
+      }
+      lease = await this.engine.acquire(resource, options);
+    } else {
+      lease = await this.acquireWaiting(resource, options, waitMs, signal);
+    }
+    this.granted(lease, performance.now() - started);
+    return lease;
+  }
+
+  private validateWait(waitMs: number | undefined): number {
+    const max = this.limits.maxWaitMs;
+    if (waitMs === undefined) return 0;
+    if (!Number.isInteger(waitMs) || waitMs < 0 || waitMs > max) {
+      throw new InvalidArgumentError(
+        'wait_timeout_ms',
+        'WAIT_OUT_OF_RANGE',
+        `wait_timeout_ms must be a whole number of milliseconds in [0, ${max}], got ${waitMs}`,
+      );
+    }
+    return waitMs;
+  }
+
+  private async acquireWaiting(
+    resource: string,
+    options: { ttlMs?: number; clientId?: string; lockId: string; signal: AbortSignal },
+    waitMs: number,
+    signal: AbortSignal,
+  ): Promise<Lease> {
+    let queue = this.queues.get(resource);
+    if ((queue?.size ?? 0) >= this.limits.maxWaitersPerResource) {
+      throw new LimitError(
+        'WAITERS_PER_RESOURCE_LIMIT',
+        `too many waiters: ${queue?.size} Acquire calls are already waiting for "${resource}" on this server (limit ${this.limits.maxWaitersPerResource}); retry later`,
+      );
+    }
+    if (this.waiting >= this.limits.maxWaiters) {
+      throw new LimitError(
+        'WAITERS_LIMIT',
+        `too many waiters: ${this.waiting} Acquire calls are waiting on this server (limit ${this.limits.maxWaiters}); retry later`,
+      );
+    }
+    if (!queue) {
+      queue = new WaitQueue();
+      this.queues.set(resource, queue);
+    }
+    const waiter = queue.join();
+    this.waiting++;
+    const waitEnds = waiter.joinedAt + waitMs;
+    let outcome = 'acquired';
+    try {
+      await this.waitTurn(queue, waiter, resource, waitMs, waitEnds, signal);
+      const { retryDelayMs, retryJitterMs } = this.engine.options;
+      for (;;) {
+        const seen = queue.version;
+        try {
+          return await this.engine.acquire(resource, { ...options, retryCount: 0 });
+        } catch (error) {
+          if (!(error instanceof HeldByAnotherError)) throw error;
+          if (this.closing) throw new ShuttingDownError();
+          if (queue.version !== seen) continue; // released while we asked: ask again now
+          const remaining = waitEnds - performance.now();
+          if (remaining <= 0) throw waitRanOut(error, resource, waitMs);
+          // Held: look again when the holder's lock runs out (PTTL seen + 1 ms). Contended: after a random
+          // pause, so contenders that split the vote do not collide again.
+          const pause =
+            error.holderTtlMs !== undefined
+              ? error.holderTtlMs + 1
+              : retryDelayMs + Math.random() * retryJitterMs;
+          await queue.sleep(waiter, Math.min(pause, this.limits.waitFallbackMs, remaining), signal);
+        }
+      }
+    } catch (error) {
+      outcome =
+        error instanceof HeldByAnotherError
+          ? 'timed-out'
+          : signal.aborted
+            ? 'cancelled'
+            : error instanceof ShuttingDownError
+              ? 'shutdown'
+              : error instanceof NoQuorumError
+                ? 'unavailable'
+                : 'failed';
+      throw error;
+    } finally {
+      queue.leave(waiter);
+      this.waiting--;
+      if (queue.size === 0) this.queues.delete(resource);
+      this.log.info(
+        {
+          event: 'waited',
+          resource,
+          client_id: options.clientId ?? '',
+          waited_ms: Math.round(performance.now() - waiter.joinedAt),
+          outcome,
+        },
+        'lock waited',
+      );
+    }
+  }
+
+  /** Until the waiter is at the head of the queue. */
+  private async waitTurn(
+    queue: WaitQueue,
+    waiter: Waiter,
+    resource: string,
+    waitMs: number,
+    waitEnds: number,
+    signal: AbortSignal,
+  ): Promise<void> {
+    while (!queue.isHead(waiter)) {
+      const remaining = waitEnds - performance.now();
+      if (remaining <= 0) {
+        throw new HeldByAnotherError(
+          'LOCK_HELD',
+          `resource "${resource}" is still held after waiting ${waitMs} ms (wait_timeout_ms); ${queue.position(waiter)} Acquire call(s) were ahead in the queue`,
+          [],
+        );
+      }
+      await queue.sleep(waiter, remaining, signal);
+    }
+  }
+
+  async release(resource: string, lockId: string, from?: LeaseSession): Promise<ReleaseResult> {
+    const started = performance.now();
+    const result = await this.engine.release(resource, lockId);
+    this.queues.get(resource)?.wake();
+    this.log.info(
+      {
+        event: 'released',
+        resource,
+        client_id: result.clientId,
+        token: result.fencingToken,
+        nodes: result.nodes,
+        duration_ms: round(performance.now() - started),
+      },
+      'lock released',
+    );
+    for (const lease of this.attachedTo(resource)) {
+      if (lease.lockId === lockId && lease.session !== from) {
+        lease.session.lose(lease, 'released by a Release call');
+      }
+    }
+    return result;
+  }
+
+  /** `quiet`: a KeepAlive renewal, logged at debug (they come every third of a ttl per lease). */
+  async extend(resource: string, lockId: string, ttlMs: number | undefined, quiet = false): Promise<Lease> {
+    const started = performance.now();
+    const lease = await this.engine.extend(resource, lockId, ttlMs);
+    this.log[quiet ? 'debug' : 'info'](
+      {
+        event: 'extended',
+        resource,
+        client_id: lease.clientId,
+        token: lease.fencingToken,
+        ttl_ms: lease.ttlMs,
+        validity_ms: lease.validityMs,
+        duration_ms: round(performance.now() - started),
+      },
+      'lock extended',
+    );
+    return lease;
+  }
+
+  async describe(resource: string): Promise<ResourceState> {
+    const state = await this.engine.inspect(resource);
+    return { ...state, waiters: this.queues.get(resource)?.size ?? 0 };
+  }
+
+  /** A KeepAlive stream's session. Throws LimitError when the server already carries its maximum of streams. */
+  openSession(output: SessionOutput): LeaseSession {
+    if (this.closing) throw new ShuttingDownError();
+    if (this.sessions.size >= this.limits.maxStreams) {
+      throw new LimitError(
+        'STREAMS_LIMIT',
+        `too many KeepAlive streams: this server carries its limit of ${this.limits.maxStreams}; put more leases on one stream, or retry later`,
+      );
+    }
+    const session = new LeaseSession(this, output, this.limits.maxLeasesPerStream);
+    this.sessions.add(session);
+    return session;
+  }
+
+  /** Called by sessions. */
+  sessionClosed(session: LeaseSession): void {
+    this.sessions.delete(session);
+  }
+
+  attach(lease: AttachedLease): void {
+    let set = this.attached.get(lease.resource);
+    if (!set) {
+      set = new Set();
+      this.attached.set(lease.resource, set);
+    }
+    set.add(lease);
+  }
+
+  detach(lease: AttachedLease): void {
+    const set = this.attached.get(lease.resource);
+    if (!set) return;
+    set.delete(lease);
+    if (set.size === 0) this.attached.delete(lease.resource);
+  }
+
+  /** Logged once per lost lease by its session. */
+  lost(lease: AttachedLease, reason: string): void {
+    this.log.warn(
+      {
+        event: 'lost',
+        resource: lease.resource,
+        client_id: lease.clientId,
+        token: lease.fencingToken,
+        reason,
+      },
+      'lock lost',
+    );
+  }
+
+  getMode(): Mode {
+    return this.engine.getMode();
+  }
+
+  setMode(mode: Mode): Mode {
+    if (mode !== this.engine.getMode() && this.attached.size > 0) {
+      this.log.warn(
+        { from: this.engine.getMode(), to: mode, resources_kept_alive: this.attached.size },
+        'mode changes while leases are kept alive: their next renewal runs under the new mode and may lose them',
+      );
+    }
+    this.engine.setMode(mode);
+    return this.engine.getMode();
+  }
+
+  /**
+   * Graceful shutdown: refuse new calls, fail every waiter and every KeepAlive stream with UNAVAILABLE (their
+   * leases are not released: they run out their validity), stop listening for release announcements. The engine
+   * stays open for calls already under way; its owner closes it.
+   */
+  shutdown(): void {
+    if (this.closing) return;
+    this.closing = true;
+    const error = new ShuttingDownError();
+    for (const queue of this.queues.values()) queue.failAll(error);
+    for (const session of [...this.sessions]) session.fail(error);
+    this.releases.close();
+  }
+
+  private granted(lease: Lease, durationMs: number): void {
+    this.log.info(
+      {
+        event: 'acquired',
+        resource: lease.resource,
+        client_id: lease.clientId,
+        token: lease.fencingToken,
+        ttl_ms: lease.ttlMs,
+        validity_ms: lease.validityMs,
+        attempts: lease.attempts,
+        nodes: lease.nodes,
+        mode: lease.mode,
+        duration_ms: round(durationMs),
+      },
+      'lock acquired',
+    );
+    for (const other of this.attachedTo(lease.resource)) {
+      if (other.lockId !== lease.lockId) {
+        other.session.lose(
+          other,
+          `taken over: another lease was granted this resource with fencing token ${lease.fencingToken}`,
+        );
+      }
+    }
+  }
+
+  private attachedTo(resource: string): AttachedLease[] {
+    const set = this.attached.get(resource);
+    return set ? [...set] : [];
+  }
+
+  /** A node announced a release of `resource` (possibly through another replica): wake its head waiter, and
+   *  tell KeepAlive streams whose lease on it is gone. */
+  private onReleaseAnnounced(resource: string): void {
+    this.queues.get(resource)?.wake();
+    if (!this.attached.has(resource)) return;
+    if (this.checking.has(resource)) {
+      this.checking.set(resource, true);
+      return;
+    }
+    this.checking.set(resource, false);
+    void this.checkAttached(resource);
+  }
+
+  private async checkAttached(resource: string): Promise<void> {
+    try {
+      do {
+        this.checking.set(resource, false);
+        for (const lease of this.attachedTo(resource)) {
+          if (lease.renewing > 0) continue;
+          const held = await this.engine.holds(resource, lease.lockId);
+          if (held === 'not-held') lease.session.lose(lease, 'released (announced by a Redis node)');
+        }
+      } while (this.checking.get(resource));
+    } catch (error) {
+      this.log.warn({ resource, err: String(error) }, 'checking kept-alive leases after a release failed');
+    } finally {
+      this.checking.delete(resource);
+    }
+  }
+}
+
+function waitRanOut(error: HeldByAnotherError, resource: string, waitMs: number): HeldByAnotherError {
+  return new HeldByAnotherError(
+    error.reason as 'LOCK_HELD' | 'LOCK_CONTENDED',
+    `resource "${resource}" is still held after waiting ${waitMs} ms (wait_timeout_ms): ${error.message}`,
+    error.votes,
+    error.holderTtlMs,
+  );
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}

@@ -1,0 +1,34 @@
+/**
+ * Outcomes the coordinator adds to the engine's (held, no quorum, not holder, invalid argument): a server limit
+ * was hit, or the server is shutting down. Like the engine's errors they carry a stable `reason` and never a
+ * lock id; the gRPC and HTTP edges map them through their one status table.
+ */
+
+/** A server limit was hit (waiters per resource, KeepAlive streams, leases per stream…). Retry later. */
+export class LimitError extends Error {
+  readonly code = 'LIMIT' as const;
+  constructor(
+    /** Stable, machine-readable: which limit, e.g. WAITERS_PER_RESOURCE_LIMIT. */
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+  }
+
+  override get name(): string {
+    return 'LimitError';
+  }
+}
+
+/** The server is shutting down: waiting Acquires and KeepAlive streams end with this. Retry on another server. */
+export class ShuttingDownError extends Error {
+  readonly code = 'SHUTTING_DOWN' as const;
+  readonly reason = 'SHUTTING_DOWN';
+  constructor() {
+    super('the server is shutting down; retry against another server or after it restarts');
+  }
+
+  override get name(): string {
+    return 'ShuttingDownError';
+  }
+}

@@ -1,0 +1,112 @@
+/** One Acquire waiting in a resource's queue. */
+export interface Waiter {
+  readonly joinedAt: number;
+  /** Wakes this waiter's current sleep, if any. */
+  notify(): void;
+  /** Ends this waiter's current and every later sleep with `error`. */
+  fail(error: Error): void;
+}
+
+/**
+ * A per-resource FIFO of waiting Acquires. Only the head tries to take the lock; the others sleep until they
+ * become the head. `version` counts wake-ups (releases seen), so the head can tell whether one arrived while its
+ * attempt was in flight and retry at once instead of sleeping through it.
+ */
+export class WaitQueue {
+  private readonly waiters: WaiterImpl[] = [];
+  /** Bumped by every wake(): a release was seen for this resource. */
+  version = 0;
+
+  get size(): number {
+    return this.waiters.length;
+  }
+
+  join(): Waiter {
+    const waiter = new WaiterImpl();
+    this.waiters.push(waiter);
+    return waiter;
+  }
+
+  leave(waiter: Waiter): void {
+    const i = this.waiters.indexOf(waiter as WaiterImpl);
+    if (i < 0) return;
+    this.waiters.splice(i, 1);
+    if (i === 0) this.waiters[0]?.notify();
+  }
+
+  isHead(waiter: Waiter): boolean {
+    return this.waiters[0] === waiter;
+  }
+
+  /** Position in the queue, 0 for the head. */
+  position(waiter: Waiter): number {
+    return this.waiters.indexOf(waiter as WaiterImpl);
+  }
+
+  /** The resource may be free now (a release was seen): the head retries. */
+  wake(): void {
+    this.version++;
+    this.waiters[0]?.notify();
+  }
+
+  failAll(error: Error): void {
+    for (const w of this.waiters) w.fail(error);
+  }
+
+  /**
+   * Sleeps until the waiter is notified, `ms` pass, or `signal` aborts (rejects with its reason), or the waiter
+   * is failed (rejects with that error). Resolves 'notified' or 'timer'.
+   */
+  sleep(waiter: Waiter, ms: number, signal: AbortSignal): Promise<'notified' | 'timer'> {
+    return (waiter as WaiterImpl).sleep(ms, signal);
+  }
+}
+
+class WaiterImpl implements Waiter {
+  readonly joinedAt = performance.now();
+  private failed: Error | undefined;
+  private wakeUp: ((how: 'notified' | 'timer') => void) | undefined;
+  private reject: ((error: unknown) => void) | undefined;
+
+  notify(): void {
+    this.wakeUp?.('notified');
+  }
+
+  fail(error: Error): void {
+    this.failed ??= error;
+    this.reject?.(error);
+  }
+
+  sleep(ms: number, signal: AbortSignal): Promise<'notified' | 'timer'> {
+    if (this.failed) return Promise.reject(this.failed);
+    if (signal.aborted) return Promise.reject(signal.reason);
+    return new Promise((resolve, reject) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        this.wakeUp = undefined;
+        this.reject = undefined;
+      };
+      const onAbort = (): void => {
+        done();
+        reject(signal.reason);
+      };
+      const timer = setTimeout(
+        () => {
+          done();
+          resolve('timer');
+        },
+        Math.max(0, ms),
+      );
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.wakeUp = (how) => {
+        done();
+        resolve(how);
+      };
+      this.reject = (error) => {
+        done();
+        reject(error);
+      };
+    });
+  }
+}

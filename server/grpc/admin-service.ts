@@ -1,0 +1,26 @@
+import type { AdminServiceImplementation } from '../../client/src/gen/redlease/v1/admin.js';
+import type { Coordinator } from '../coordinator/coordinator.js';
+import { modeFromProto, modeToProto, nodeToProto } from './convert.js';
+
+/** AdminService: mode and node status. Access rules live in the authentication middleware. */
+export function adminService(coordinator: Coordinator): AdminServiceImplementation {
+  return {
+    async getMode() {
+      return { mode: modeToProto(coordinator.getMode()) };
+    },
+
+    async setMode(request) {
+      return { mode: modeToProto(coordinator.setMode(modeFromProto(request.mode))) };
+    },
+
+    async listNodes() {
+      const status = coordinator.engine.status();
+      return {
+        nodes: status.nodes.map(nodeToProto),
+        quorum: status.quorum,
+        quorumAvailable: status.quorumAvailable,
+        mode: modeToProto(status.mode),
+      };
+    },
+  };
+}

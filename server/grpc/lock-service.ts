@@ -1,0 +1,90 @@
+import type { CallContext } from 'nice-grpc';
+import type {
+  KeepAliveRequest,
+  KeepAliveResponse,
+  LockServiceImplementation,
+} from '../../client/src/gen/redlease/v1/lock.js';
+import type { Coordinator } from '../coordinator/coordinator.js';
+import { AsyncChannel } from './async-channel.js';
+import { answerToProto, leaseToProto, optional, ttlFromProto } from './convert.js';
+
+/** LockService: decode, call the coordinator, encode. Errors are mapped by the errorMapping middleware. */
+export function lockService(coordinator: Coordinator): LockServiceImplementation {
+  return {
+    async acquire(request, context) {
+      const lease = await coordinator.acquire(
+        {
+          resource: request.resource,
+          ttlMs: ttlFromProto(request.ttlMs),
+          clientId: request.clientId,
+          waitTimeoutMs: request.waitTimeoutMs,
+          lockId: optional(request.lockId),
+        },
+        context.signal,
+      );
+      return { lease: leaseToProto(lease) };
+    },
+
+    async release(request) {
+      const result = await coordinator.release(request.resource, request.lockId);
+      return { released: result.released, nodes: result.nodes };
+    },
+
+    async extend(request) {
+      const lease = await coordinator.extend(request.resource, request.lockId, ttlFromProto(request.ttlMs));
+      return { lease: leaseToProto(lease) };
+    },
+
+    async describe(request) {
+      const state = await coordinator.describe(request.resource);
+      return {
+        resource: state.resource,
+        locked: state.locked,
+        holderClientId: state.holderClientId,
+        fencingToken: state.fencingToken,
+        validityMs: state.validityMs,
+        nodes: state.nodes.map((n) => ({ ...n, ttlMs: Math.max(0, n.ttlMs) })),
+        waiters: state.waiters,
+      };
+    },
+
+    keepAlive: (requests, context) => keepAlive(coordinator, requests, context),
+  };
+}
+
+/**
+ * Reads requests into the session while the session's answers and unasked LOST notices flow out through one
+ * channel. The stream ends when the client half-closes and every answer is out, or with a status for a
+ * stream-wide problem; either way the session stops watching its leases without releasing them.
+ */
+async function* keepAlive(
+  coordinator: Coordinator,
+  requests: AsyncIterable<KeepAliveRequest>,
+  context: CallContext,
+): AsyncGenerator<KeepAliveResponse> {
+  const channel = new AsyncChannel<KeepAliveResponse>();
+  const session = coordinator.openSession({
+    send: (answer) => channel.push(answerToProto(answer)),
+    fail: (error) => channel.fail(error),
+  });
+  const onAbort = (): void => channel.fail(context.signal.reason);
+  context.signal.addEventListener('abort', onAbort, { once: true });
+  void (async () => {
+    for await (const request of requests) {
+      session.submit({
+        resource: request.resource,
+        lockId: request.lockId,
+        ttlMs: ttlFromProto(request.ttlMs),
+        release: request.release,
+      });
+    }
+    await session.drained();
+    channel.end();
+  })().catch((error: unknown) => channel.fail(error instanceof Error ? error : new Error(String(error))));
+  try {
+    yield* channel;
+  } finally {
+    context.signal.removeEventListener('abort', onAbort);
+    session.close();
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * `redlease` server entry point: reads the configuration, starts the server, and stops it gracefully on SIGTERM
+ * or SIGINT (a second signal exits at once). Wiring only; see app.ts.
+ */
+import { pino } from 'pino';
+import { startServer } from './app.js';
+import { ConfigError, parseConfig } from './config.js';
+
+async function main(): Promise<void> {
+  let parsed: ReturnType<typeof parseConfig>;
+  try {
+    parsed = parseConfig(process.argv.slice(2), process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`redlease: ${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  if ('help' in parsed) {
+    process.stdout.write(parsed.help);
+    return;
+  }
+  const { config, warnings } = parsed;
+  const log = pino({ level: config.logLevel, base: { service: 'redlease' } });
+  for (const warning of warnings) log.warn(warning);
+
+  const server = await startServer(config, log).catch((error: unknown) => {
+    log.fatal({ err: error }, 'redlease could not start');
+    process.exit(1);
+  });
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    server.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        log.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+await main();

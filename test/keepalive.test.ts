@@ -1,0 +1,261 @@
+import { spawn } from 'node:child_process';
+import { ClientError, Status } from 'nice-grpc';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import {
+  type KeepAliveRequest,
+  type KeepAliveResponse,
+  LeaseState,
+} from '../client/src/gen/redlease/v1/lock.js';
+import { newLockId } from '../server/redlock/index.js';
+import { type LockClient, startTestServer, uniqueResource, waitFor } from './support/server.js';
+
+/** A KeepAlive stream driven by the test: `send` requests, read answers and pushes in arrival order. */
+function openStream(lock: LockClient) {
+  const outgoing: KeepAliveRequest[] = [];
+  let wake: (() => void) | undefined;
+  let closed = false;
+  async function* requests(): AsyncGenerator<KeepAliveRequest> {
+    for (;;) {
+      while (outgoing.length > 0) yield outgoing.shift()!;
+      if (closed) return;
+      await new Promise<void>((r) => (wake = r));
+    }
+  }
+  const abort = new AbortController();
+  onTestFinished(() => abort.abort());
+  const received: KeepAliveResponse[] = [];
+  let error: unknown;
+  let ended = false;
+  const done = (async () => {
+    try {
+      for await (const r of lock.keepAlive(requests(), { signal: abort.signal })) received.push(r);
+    } catch (e) {
+      error = e;
+    } finally {
+      ended = true;
+    }
+  })();
+  return {
+    received,
+    send(request: Partial<KeepAliveRequest> & { resource: string; lockId: string }) {
+      outgoing.push({ ttlMs: 0, release: false, ...request });
+      wake?.();
+    },
+    /** The n-th message (1-based) received, waiting for it. */
+    async nth(n: number, timeoutMs = 5_000) {
+      return waitFor(`KeepAlive message ${n}`, () => received[n - 1], timeoutMs);
+    },
+    halfClose() {
+      closed = true;
+      wake?.();
+    },
+    cancel: () => abort.abort(),
+    get error() {
+      return error;
+    },
+    get ended() {
+      return ended;
+    },
+    done,
+  };
+}
+
+describe('KeepAlive lease streams', () => {
+  it('keeps a lock alive well past its ttl; when renewals stop, LOST is pushed and the lock expires', async () => {
+    const { lock, server } = await startTestServer();
+    const resource = uniqueResource('kept');
+    const ttlMs = 600;
+    const { lease } = await lock.acquire({ resource, ttlMs });
+    const stream = openStream(lock);
+    // Renew every 200 ms for 2.4 s: four ttls.
+    for (let i = 1; i <= 12; i++) {
+      stream.send({ resource, lockId: lease!.lockId, ttlMs });
+      const answer = await stream.nth(i);
+      expect(answer).toMatchObject({
+        resource,
+        lockId: lease!.lockId,
+        state: LeaseState.LEASE_STATE_HELD,
+        fencingToken: lease!.fencingToken,
+        reason: '',
+      });
+      expect(answer.validityMs).toBeGreaterThan(0);
+      expect(answer.validityMs).toBeLessThanOrEqual(ttlMs);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(await lock.describe({ resource })).toMatchObject({
+      locked: true,
+      fencingToken: lease!.fencingToken,
+    });
+    // Stop renewing (the stream stays open): the server pushes LOST unasked at the deadline.
+    const lost = await stream.nth(13, 3_000);
+    expect(lost).toMatchObject({
+      resource,
+      state: LeaseState.LEASE_STATE_LOST,
+      fencingToken: lease!.fencingToken,
+    });
+    expect(lost.reason).toMatch(/validity ran out/);
+    await waitFor('the lock to expire', async () => !(await lock.describe({ resource })).locked, 3_000);
+    expect(server.coordinator.engine.status().quorumAvailable).toBe(true);
+  });
+
+  it('a lease taken over after expiry is pushed as LOST on the old holder’s stream', async () => {
+    const { lock } = await startTestServer();
+    const resource = uniqueResource();
+    const { lease: old } = await lock.acquire({ resource, ttlMs: 500 });
+    const stream = openStream(lock);
+    stream.send({ resource, lockId: old!.lockId, ttlMs: 500 });
+    expect((await stream.nth(1)).state).toBe(LeaseState.LEASE_STATE_HELD);
+    const { lease: next } = await lock.acquire({ resource, ttlMs: 5_000, waitTimeoutMs: 5_000 });
+    expect(next!.fencingToken).toBeGreaterThan(old!.fencingToken);
+    const pushed = await stream.nth(2);
+    expect(pushed).toMatchObject({ lockId: old!.lockId, state: LeaseState.LEASE_STATE_LOST });
+    // A late renewal of the old lease is answered LOST too, and the stream stays usable.
+    stream.send({ resource, lockId: old!.lockId, ttlMs: 500 });
+    expect(await stream.nth(3)).toMatchObject({ state: LeaseState.LEASE_STATE_LOST });
+    expect((await stream.nth(3)).reason).toMatch(/does not hold/);
+  });
+
+  it('a takeover before the old deadline (keys lost behind the server’s back) is pushed at once', async () => {
+    const { lock, cluster } = await startTestServer();
+    const resource = uniqueResource();
+    const { lease: old } = await lock.acquire({ resource, ttlMs: 8_000 });
+    const stream = openStream(lock);
+    stream.send({ resource, lockId: old!.lockId, ttlMs: 8_000 });
+    expect((await stream.nth(1)).state).toBe(LeaseState.LEASE_STATE_HELD);
+    // As if every node's clock had jumped past the expiry (RELIABILITY F14).
+    for (const node of cluster.nodes) await node.command('DEL', `lk:${resource}`, `lkh:${resource}`);
+    const { lease: next } = await lock.acquire({ resource, ttlMs: 8_000 });
+    const pushed = await stream.nth(2);
+    expect(pushed).toMatchObject({ state: LeaseState.LEASE_STATE_LOST, fencingToken: old!.fencingToken });
+    expect(pushed.reason).toBe(
+      `taken over: another lease was granted this resource with fencing token ${next!.fencingToken}`,
+    );
+  });
+
+  it('carries several leases; release: true answers RELEASED; an unknown lease is LOST and the stream goes on', async () => {
+    const { lock } = await startTestServer();
+    const resources = [uniqueResource('a'), uniqueResource('b'), uniqueResource('c')];
+    const leases = await Promise.all(resources.map((resource) => lock.acquire({ resource, ttlMs: 3_000 })));
+    const stream = openStream(lock);
+    for (const { lease } of leases)
+      stream.send({ resource: lease!.resource, lockId: lease!.lockId, ttlMs: 3_000 });
+    await stream.nth(3);
+    expect(stream.received.map((r) => r.state)).toEqual(Array(3).fill(LeaseState.LEASE_STATE_HELD));
+    expect(new Set(stream.received.map((r) => r.resource))).toEqual(new Set(resources));
+
+    const first = leases[0]!.lease!;
+    stream.send({ resource: first.resource, lockId: first.lockId, release: true });
+    expect(await stream.nth(4)).toMatchObject({
+      resource: first.resource,
+      state: LeaseState.LEASE_STATE_RELEASED,
+      fencingToken: first.fencingToken,
+    });
+    expect((await lock.describe({ resource: first.resource })).locked).toBe(false);
+    stream.send({ resource: first.resource, lockId: first.lockId, release: true });
+    expect(await stream.nth(5)).toMatchObject({ state: LeaseState.LEASE_STATE_LOST });
+
+    stream.send({ resource: uniqueResource(), lockId: newLockId() });
+    const unknown = await stream.nth(6);
+    expect(unknown).toMatchObject({ state: LeaseState.LEASE_STATE_LOST, fencingToken: 0 });
+    expect(unknown.reason).toMatch(/does not hold/);
+    const second = leases[1]!.lease!;
+    stream.send({ resource: second.resource, lockId: second.lockId });
+    expect(await stream.nth(7)).toMatchObject({
+      resource: second.resource,
+      state: LeaseState.LEASE_STATE_HELD,
+    });
+    stream.halfClose();
+    await stream.done;
+    expect(stream.error).toBeUndefined();
+    // Ending the stream released nothing.
+    expect((await lock.describe({ resource: second.resource })).locked).toBe(true);
+  });
+
+  it('a renewal that cannot reach a quorum answers HELD with what is left of the validity, then LOST at the deadline', async () => {
+    const { lock, nodes, server } = await startTestServer();
+    const resource = uniqueResource();
+    const { lease } = await lock.acquire({ resource, ttlMs: 1_500 });
+    const stream = openStream(lock);
+    stream.send({ resource, lockId: lease!.lockId, ttlMs: 1_500 });
+    const renewed = await stream.nth(1);
+    await nodes[1].pause();
+    await nodes[2].pause();
+    onTestFinished(async () => {
+      await nodes[1].resume();
+      await nodes[2].resume();
+    });
+    stream.send({ resource, lockId: lease!.lockId, ttlMs: 1_500 });
+    const degraded = await stream.nth(2);
+    expect(degraded.state).toBe(LeaseState.LEASE_STATE_HELD);
+    expect(degraded.reason).toMatch(/^renewal failed, retry: extend: quorum unavailable/);
+    expect(degraded.validityMs).toBeGreaterThan(0);
+    expect(degraded.validityMs).toBeLessThan(renewed.validityMs);
+    const lost = await stream.nth(3, 3_000);
+    expect(lost.state).toBe(LeaseState.LEASE_STATE_LOST);
+    expect(server.coordinator.engine.status().quorumAvailable).toBe(false);
+  });
+
+  it('a malformed request ends the stream with INVALID_ARGUMENT naming the field', async () => {
+    const { lock } = await startTestServer();
+    const stream = openStream(lock);
+    stream.send({ resource: 'fine', lockId: 'not-a-lock-id' });
+    await stream.done;
+    expect(stream.error).toBeInstanceOf(ClientError);
+    expect((stream.error as ClientError).code).toBe(Status.INVALID_ARGUMENT);
+    expect((stream.error as ClientError).details).toMatch(/^lock_id must be 32 lowercase hex characters/);
+  });
+
+  it('RESOURCE_EXHAUSTED past the leases-per-stream and the streams limits', async () => {
+    const { lock } = await startTestServer(['--max-leases-per-stream', '2', '--max-streams', '1']);
+    const leases = await Promise.all(
+      [1, 2, 3].map(() => lock.acquire({ resource: uniqueResource(), ttlMs: 3_000 })),
+    );
+    const stream = openStream(lock);
+    stream.send({ resource: leases[0]!.lease!.resource, lockId: leases[0]!.lease!.lockId });
+    await stream.nth(1);
+    const second = openStream(lock);
+    await second.done;
+    expect((second.error as ClientError).code).toBe(Status.RESOURCE_EXHAUSTED);
+    expect((second.error as ClientError).details).toMatch(/too many KeepAlive streams: .* limit of 1/);
+    for (const { lease } of leases.slice(1))
+      stream.send({ resource: lease!.resource, lockId: lease!.lockId });
+    await stream.done;
+    expect((stream.error as ClientError).code).toBe(Status.RESOURCE_EXHAUSTED);
+    expect((stream.error as ClientError).details).toMatch(
+      /too many leases on one KeepAlive stream: the limit is 2/,
+    );
+  });
+
+  it('killing the client process mid-stream does not release the lock early: it runs out its validity', async () => {
+    const { lock, server, address } = await startTestServer();
+    const resource = uniqueResource('killed');
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'test/fixtures/keepalive-client.ts', address, resource, '1500'],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    onTestFinished(() => {
+      child.kill('SIGKILL');
+    });
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    const lines = () =>
+      output
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as KeepAliveResponse);
+    await waitFor('two renewals from the client process', () => lines().length >= 2, 15_000);
+    const token = lines()[0]!.fencingToken;
+    child.kill('SIGKILL');
+    await waitFor('the server to see the stream end', () => server.coordinator.sessionCount === 0, 5_000);
+    const after = await lock.describe({ resource });
+    expect(after).toMatchObject({ locked: true, fencingToken: token });
+    await waitFor(
+      'the lock to run out its validity',
+      async () => !(await lock.describe({ resource })).locked,
+      5_000,
+    );
+  });
+});
