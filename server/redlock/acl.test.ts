@@ -1,21 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { ACL_RULES } from '../../test/support/acl.js';
 import { startCluster, uniqueResource, waitFor } from '../../test/support/engine.js';
-
-/** The least privilege redlease needs, exactly as the README lists it. */
-const ACL_RULES = [
-  'on',
-  '>s3cret-for-tests',
-  'resetkeys',
-  '~lk:*',
-  '~lkh:*',
-  '~fence:*',
-  '~redlease:*',
-  'resetchannels',
-  '&redlease:released',
-  '-@all',
-  ...['evalsha', 'eval', 'get', 'set', 'scan', 'pttl', 'info', 'client|setname'].map((c) => `+${c}`),
-  ...['exists', 'incr', 'pexpire', 'time', 'del', 'publish'].map((c) => `+${c}`),
-];
 
 describe('Redis ACL', () => {
   it('works with only the documented commands, keys and channel, which cannot flush, reconfigure or list keys', async () => {

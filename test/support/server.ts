@@ -117,14 +117,12 @@ export async function startTestServer(
 export async function startServerProcess(
   cluster: RedisCluster,
   flags: readonly string[] = [],
+  env: Record<string, string> = {},
 ): Promise<ServerProcess> {
-  const server = await ServerProcess.start([
-    '--nodes',
-    cluster.addresses.join(','),
-    '--grpc-listen',
-    '127.0.0.1:0',
-    ...withDefaults(flags),
-  ]);
+  const server = await ServerProcess.start(
+    ['--nodes', cluster.addresses.join(','), '--grpc-listen', '127.0.0.1:0', ...withDefaults(flags)],
+    env,
+  );
   onTestFinished(() => server.stop('SIGKILL').then(() => undefined));
   return server;
 }
