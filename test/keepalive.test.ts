@@ -190,6 +190,15 @@ describe('KeepAlive lease streams', () => {
     expect(degraded.reason).toMatch(/^renewal failed, retry: extend: quorum unavailable/);
     expect(degraded.validityMs).toBeGreaterThan(0);
     expect(degraded.validityMs).toBeLessThan(renewed.validityMs);
+    // On a stream that never renewed it, the server knows no earlier validity: HELD, 0, with the reason.
+    const fresh = openStream(lock);
+    fresh.send({ resource, lockId: lease!.lockId, ttlMs: 1_500 });
+    expect(await fresh.nth(1)).toMatchObject({
+      state: LeaseState.LEASE_STATE_HELD,
+      validityMs: 0,
+      validUntilMs: 0,
+    });
+    expect((await fresh.nth(1)).reason).toMatch(/^renewal failed, retry: extend: quorum unavailable/);
     const lost = await stream.nth(3, 3_000);
     expect(lost.state).toBe(LeaseState.LEASE_STATE_LOST);
     expect(server.coordinator.engine.status().quorumAvailable).toBe(false);

@@ -249,7 +249,10 @@ export interface KeepAliveResponse {
    * and this is fresh (ttl_ms minus elapsed time minus clock drift allowance). If the renewal
    * could not reach a quorum of nodes but the lease's previous validity had not run out yet, the
    * answer is still HELD, this is what remains of the previous validity, and `reason` says why
-   * the renewal failed; send another request to retry. 0 for LOST and RELEASED.
+   * the renewal failed; send another request to retry. When the failed renewal was the lease's
+   * first request on this stream, the server knows no previous validity and answers HELD with 0
+   * (and a reason): nothing is renewed, and the holder's deadline stays where it was. A HELD
+   * answer with a non-empty reason is never a successful renewal. 0 for LOST and RELEASED.
    */
   validityMs: number;
   /**
