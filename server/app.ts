@@ -114,6 +114,12 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     },
     'redlease listening',
   );
+  if (!status.quorumAvailable) {
+    log.warn(
+      { nodes: status.nodes.map((n) => ({ name: n.name, address: n.address, error: n.error })) },
+      `no quorum yet: ${status.nodes.filter((n) => n.voting && n.up).length}/${status.nodes.length} Redis nodes voting, ${status.quorum} needed; Acquire answers UNAVAILABLE until enough nodes are reachable`,
+    );
+  }
 
   let closing: Promise<void> | undefined;
   /**

@@ -1,0 +1,21 @@
+import { describe, expect, it } from 'vitest';
+import { isLoopbackPeer } from './auth.js';
+
+describe('isLoopbackPeer (admin calls without an admin token are accepted only from loopback)', () => {
+  it.each([
+    ['127.0.0.1:50000', true],
+    ['ipv4:127.0.0.1:50000', true],
+    ['127.8.9.10:1', true],
+    ['[::1]:50000', true],
+    ['ipv6:[::1]:50000', true],
+    ['[::ffff:127.0.0.1]:50000', true],
+    ['10.0.0.5:50000', false],
+    ['192.168.1.2:443', false],
+    ['[2001:db8::1]:50000', false],
+    ['[::ffff:10.0.0.1]:50000', false],
+    ['128.0.0.1:1', false],
+    ['localhost.evil.example:1', false],
+  ])('%s → %s', (peer, loopback) => {
+    expect(isLoopbackPeer(peer)).toBe(loopback);
+  });
+});
