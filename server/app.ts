@@ -71,6 +71,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       maxStreams: config.maxStreams,
       maxLeasesPerStream: config.maxLeasesPerStream,
       waitFallbackMs: config.waitFallbackMs,
+      streamIdleMs: config.streamIdleMs,
     },
     log.child({ component: 'locks' }),
   );

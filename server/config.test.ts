@@ -96,6 +96,7 @@ describe('defaults', () => {
       maxMessageBytes: 16_384,
       maxConcurrentStreams: 1_000,
       waitFallbackMs: 1_000,
+      streamIdleMs: 300_000,
       shutdownGraceMs: 10_000,
       logLevel: 'info',
       clientTokens: [],

@@ -60,6 +60,8 @@ export interface ServerConfig {
   maxConcurrentStreams: number;
   /** How often the head waiter of a resource looks again when no release announcement woke it. */
   waitFallbackMs: number;
+  /** A KeepAlive stream with no lease attached and no request for this long is ended. */
+  streamIdleMs: number;
   /** Time in-flight calls get on SIGTERM before they are cancelled. */
   shutdownGraceMs: number;
   logLevel: LogLevel;
@@ -417,6 +419,18 @@ export const OPTIONS: readonly OptionSpec[] = [
     max: 600_000,
     group: 'Limits',
     description: 'a waiting Acquire looks again this often when no release announcement woke it',
+  },
+  {
+    key: 'streamIdleMs',
+    type: 'integer',
+    unit: 'ms',
+    flag: '--stream-idle-ms',
+    env: 'REDLEASE_STREAM_IDLE_MS',
+    default: 300_000,
+    min: 100,
+    max: 86_400_000,
+    group: 'Limits',
+    description: 'a KeepAlive stream with no lease attached and no request for this long is ended',
   },
   // Security
   {

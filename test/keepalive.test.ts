@@ -235,6 +235,30 @@ describe('KeepAlive lease streams', () => {
     );
   });
 
+  it('a stream with no lease attached and no request ends after the idle timeout; one carrying a lease does not', async () => {
+    const { lock, server } = await startTestServer(['--stream-idle-ms', '300']);
+    const idle = openStream(lock);
+    await idle.done;
+    expect(idle.error).toBeUndefined();
+    expect(idle.received).toEqual([]);
+    const resource = uniqueResource();
+    const { lease } = await lock.acquire({ resource, ttlMs: 2_000 });
+    const busy = openStream(lock);
+    busy.send({ resource, lockId: lease!.lockId, ttlMs: 2_000 });
+    await busy.nth(1);
+    // Well past the idle timeout with the lease attached: still open. Then release it: idle again, so it ends.
+    await new Promise((r) => setTimeout(r, 900));
+    expect(busy.ended).toBe(false);
+    busy.send({ resource, lockId: lease!.lockId, release: true });
+    await busy.done;
+    expect(busy.error).toBeUndefined();
+    expect(busy.received.map((r) => r.state)).toEqual([
+      LeaseState.LEASE_STATE_HELD,
+      LeaseState.LEASE_STATE_RELEASED,
+    ]);
+    expect(server.coordinator.sessionCount).toBe(0);
+  });
+
   it('killing the client process mid-stream does not release the lock early: it runs out its validity', async () => {
     const { lock, server, address } = await startTestServer();
     const resource = uniqueResource('killed');

@@ -30,6 +30,8 @@ export interface CoordinatorLimits {
    * script call per node per waited-on resource per period. Default 1000 ms.
    */
   waitFallbackMs: number;
+  /** A KeepAlive stream with no lease attached and no request in flight is ended after this long. */
+  streamIdleMs: number;
 }
 
 export interface AcquireRequest {
@@ -287,7 +289,7 @@ export class Coordinator {
         `too many KeepAlive streams: this server carries its limit of ${this.limits.maxStreams}; put more leases on one stream, or retry later`,
       );
     }
-    const session = new LeaseSession(this, output, this.limits.maxLeasesPerStream);
+    const session = new LeaseSession(this, output, this.limits.maxLeasesPerStream, this.limits.streamIdleMs);
     this.sessions.add(session);
     return session;
   }

@@ -20,10 +20,13 @@ export interface KeepAliveAnswer {
   reason: string;
 }
 
-/** Where a session's answers and unasked LOST notices go, and how it ends the stream on a stream-wide error. */
+/** Where a session's answers and unasked LOST notices go, and how it ends the stream. */
 export interface SessionOutput {
   send(answer: KeepAliveAnswer): void;
+  /** Ends the stream with a status for a stream-wide problem. */
   fail(error: Error): void;
+  /** Ends the stream normally (idle: nothing attached, nothing asked). */
+  end(): void;
 }
 
 /** A lease attached to a KeepAlive session: what the server knows of it between renewals. */
@@ -57,12 +60,29 @@ export class LeaseSession {
   private closed = false;
   private idle: Promise<void> = Promise.resolve();
   private resolveIdle: (() => void) | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly coordinator: Coordinator,
     private readonly output: SessionOutput,
     private readonly maxLeases: number,
-  ) {}
+    /** A stream with no lease attached and no request in flight is ended after this long. */
+    private readonly idleMs: number,
+  ) {
+    this.armIdleTimer();
+  }
+
+  /** (Re)starts the idle timer when nothing is attached and nothing is asked; stops it otherwise. */
+  private armIdleTimer(): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    if (this.closed || this.leases.size > 0 || this.pending > 0) return;
+    this.idleTimer = setTimeout(() => {
+      if (this.closed || this.leases.size > 0 || this.pending > 0) return;
+      this.close();
+      this.output.end();
+    }, this.idleMs);
+  }
 
   get leaseCount(): number {
     return this.leases.size;
@@ -101,6 +121,7 @@ export class LeaseSession {
     }
     if (this.pending === 0) this.idle = new Promise((resolve) => (this.resolveIdle = resolve));
     this.pending++;
+    this.armIdleTimer();
     const previous = this.chains.get(key) ?? Promise.resolve();
     const next = previous
       .then(() => this.handle(key, request))
@@ -112,7 +133,10 @@ export class LeaseSession {
       )
       .finally(() => {
         if (this.chains.get(key) === next) this.chains.delete(key);
-        if (--this.pending === 0) this.resolveIdle?.();
+        if (--this.pending === 0) {
+          this.resolveIdle?.();
+          this.armIdleTimer();
+        }
       });
     this.chains.set(key, next);
   }
@@ -250,6 +274,7 @@ export class LeaseSession {
     lease.timer = undefined;
     this.leases.delete(`${lease.resource}\n${lease.lockId}`);
     this.coordinator.detach(lease);
+    this.armIdleTimer();
   }
 
   /** Ends the stream with `error`; leases are detached, not released. */
@@ -263,6 +288,7 @@ export class LeaseSession {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.idleTimer);
     for (const lease of [...this.leases.values()]) this.detach(lease);
     this.coordinator.sessionClosed(this);
     this.resolveIdle?.();

@@ -66,6 +66,7 @@ async function* keepAlive(
   const session = coordinator.openSession({
     send: (answer) => channel.push(answerToProto(answer)),
     fail: (error) => channel.fail(error),
+    end: () => channel.end(),
   });
   const onAbort = (): void => channel.fail(context.signal.reason);
   context.signal.addEventListener('abort', onAbort, { once: true });
