@@ -189,6 +189,21 @@ describe('status codes, each with a message that says what to fix', () => {
     expect(address).toMatch(/^127\.0\.0\.1:/);
   });
 
+  it('PERMISSION_DENIED for an admin call made with a valid client token', async () => {
+    const { admin, lock } = await startTestServer([], {
+      env: {
+        REDLEASE_ADMIN_TOKEN: 'admin-token-0123456789',
+        REDLEASE_CLIENT_TOKENS: 'client-token-0123456789',
+      },
+    });
+    const client = new Metadata({ authorization: 'Bearer client-token-0123456789' });
+    const f = await failure((o) => admin.setMode({ mode: Mode.MODE_SINGLE }, { ...o, metadata: client }));
+    expect(f.code).toBe(Status.PERMISSION_DENIED);
+    expect(f.message).toBe('this is a client token: admin calls need the admin token');
+    // The same token is good for locks, and the mode did not change.
+    expect((await lock.acquire({ resource: uniqueResource() }, { metadata: client })).lease?.quorum).toBe(2);
+  });
+
   it('UNAUTHENTICATED for LockService without a client token once client tokens are configured', async () => {
     const { lock } = await startTestServer([], { env: { REDLEASE_CLIENT_TOKENS: 'tok-a,tok-b' } });
     const resource = uniqueResource();

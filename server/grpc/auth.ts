@@ -14,13 +14,13 @@ const LOCK_PREFIX = '/redlease.v1.LockService/';
 /**
  * Authentication by bearer token in the `authorization` metadata. AdminService: the admin token when one is
  * configured, otherwise loopback peers only. LockService: one of the client tokens when any are configured
- * (the admin token is accepted too). Health and reflection stay open, as probes and tools expect. Tokens are
+ * (the admin token is accepted too); a client token on an admin call is PERMISSION_DENIED. Health and reflection stay open, as probes and tools expect. Tokens are
  * compared in constant time and never logged.
  */
 export function authentication(options: AuthOptions): ServerMiddleware {
   const admin = options.adminToken === undefined ? undefined : digest(options.adminToken);
-  const clients = options.clientTokens.map(digest);
-  if (admin) clients.push(admin);
+  const clientOnly = options.clientTokens.map(digest);
+  const clients = admin ? [...clientOnly, admin] : clientOnly;
   return async function* authenticate(call, context) {
     const path = call.method.path;
     if (path.startsWith(ADMIN_PREFIX)) {
@@ -33,7 +33,14 @@ export function authentication(options: AuthOptions): ServerMiddleware {
         }
       } else {
         const presented = bearer(context.metadata.get('authorization'));
-        if (presented === undefined || !matches(digest(presented), [admin])) {
+        const hash = presented === undefined ? undefined : digest(presented);
+        if (hash === undefined || !matches(hash, [admin])) {
+          if (hash !== undefined && matches(hash, clientOnly)) {
+            throw new ServerError(
+              Status.PERMISSION_DENIED,
+              'this is a client token: admin calls need the admin token',
+            );
+          }
           throw new ServerError(
             Status.UNAUTHENTICATED,
             'admin calls need the admin token: send metadata "authorization: Bearer <token>"',
