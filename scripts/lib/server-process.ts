@@ -40,7 +40,7 @@ export class ServerProcess {
     });
     child.stderr?.setEncoding('utf8').on('data', (chunk: string) => this.output.push(chunk));
     this.exited = new Promise((resolve) => {
-      child.once('exit', (code, signal) => {
+      child.once('close', (code, signal) => {
         live.delete(child);
         this.exitInfo = { code, signal };
         resolve(this.exitInfo);
