@@ -104,7 +104,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     await engine.close();
     throw error;
   }
-  const status = await engine.ready();
+  const [status] = await Promise.all([engine.ready(), coordinator.ready(config.connectTimeoutMs + 1_000)]);
   log.info(
     {
       grpc: hostPort(config.grpcHost, grpcPort),

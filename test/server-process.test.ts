@@ -7,60 +7,17 @@ import {
   ServerReflectionDefinition,
   type ServerReflectionRequest,
 } from '../client/src/gen/grpc/reflection/v1/reflection.js';
-import {
-  type KeepAliveRequest,
-  type KeepAliveResponse,
-  LeaseState,
-} from '../client/src/gen/redlease/v1/lock.js';
+import { LeaseState } from '../client/src/gen/redlease/v1/lock.js';
 import { RedisCluster } from '../scripts/lib/redis-process.js';
 import { ServerProcess } from '../scripts/lib/server-process.js';
 import { defaultText, OPTIONS } from '../server/config.js';
-import {
-  connect,
-  type LockClient,
-  rejection,
-  startServerProcess,
-  uniqueResource,
-  waitFor,
-} from './support/server.js';
+import { openStream } from './support/keepalive-stream.js';
+import { connect, rejection, startServerProcess, uniqueResource, waitFor } from './support/server.js';
 
 async function startCluster(): Promise<RedisCluster> {
   const cluster = await RedisCluster.start(3);
   onTestFinished(() => cluster.dispose());
   return cluster;
-}
-
-/** A KeepAlive stream driven by the test (as in keepalive.test.ts): `send`, then read answers in order. */
-function openStream(lock: LockClient) {
-  const outgoing: KeepAliveRequest[] = [];
-  let wake: (() => void) | undefined;
-  async function* requests(): AsyncGenerator<KeepAliveRequest> {
-    for (;;) {
-      while (outgoing.length > 0) yield outgoing.shift()!;
-      await new Promise<void>((r) => (wake = r));
-    }
-  }
-  const abort = new AbortController();
-  onTestFinished(() => abort.abort());
-  const received: KeepAliveResponse[] = [];
-  const done = (async (): Promise<unknown> => {
-    try {
-      for await (const r of lock.keepAlive(requests(), { signal: abort.signal })) received.push(r);
-      return undefined;
-    } catch (error) {
-      return error;
-    }
-  })();
-  return {
-    received,
-    send(request: { resource: string; lockId: string; ttlMs: number }) {
-      outgoing.push({ release: false, ...request });
-      wake?.();
-    },
-    nth: (n: number) => waitFor(`KeepAlive message ${n}`, () => received[n - 1]),
-    /** Resolves with the error the stream ended with (undefined: it ended cleanly). */
-    done,
-  };
 }
 
 /** Spawns the server and resolves once it has exited and its stdout and stderr are fully read. */
@@ -120,7 +77,8 @@ describe('graceful shutdown of the server process', () => {
     const failed = await waiter;
     expect(failed.code).toBe(Status.UNAVAILABLE);
     expect(failed.details).toContain('shutting down');
-    const streamError = await stream.done;
+    await stream.done;
+    const streamError = stream.error;
     expect(streamError).toBeInstanceOf(ClientError);
     expect((streamError as ClientError).code).toBe(Status.UNAVAILABLE);
     expect((streamError as ClientError).details).toContain('shutting down');

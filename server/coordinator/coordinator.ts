@@ -79,6 +79,12 @@ export class Coordinator {
     );
   }
 
+  /** Resolves when release announcements are subscribed on every reachable node (bounded by `timeoutMs`), so
+   *  a server that reports itself ready also hears releases made through other replicas. */
+  ready(timeoutMs: number): Promise<void> {
+    return this.releases.ready(timeoutMs);
+  }
+
   /** KeepAlive streams open now. */
   get sessionCount(): number {
     return this.sessions.size;

@@ -11,6 +11,8 @@ import type { ResolvedNode } from '../redlock/options.js';
  */
 export class ReleaseListener {
   private readonly subscribers: Redis[];
+  /** Settles per node when its first SUBSCRIBE succeeded or failed. */
+  private readonly subscribed: Promise<void>[] = [];
   private closed = false;
 
   constructor(
@@ -46,15 +48,32 @@ export class ReleaseListener {
       reportedDown = false;
     });
     redis.on('message', (_channel: string, resource: string) => this.onRelease(resource));
-    redis.subscribe(this.channel).catch((error: Error) => {
-      if (this.closed) return;
-      // e.g. NOPERM when the node's ACL lacks the channel: waiters then fall back to timers.
-      this.log?.warn(
-        { node: node.name, err: error.message, channel: this.channel },
-        'cannot subscribe to release announcements: hand-off to waiters falls back to timers; allow the channel in the ACL',
-      );
-    });
+    this.subscribed.push(
+      redis.subscribe(this.channel).then(
+        () => undefined,
+        (error: Error) => {
+          if (this.closed) return;
+          // e.g. NOPERM when the node's ACL lacks the channel: waiters then fall back to timers.
+          this.log?.warn(
+            { node: node.name, err: error.message, channel: this.channel },
+            'cannot subscribe to release announcements: hand-off to waiters falls back to timers; allow the channel in the ACL',
+          );
+        },
+      ),
+    );
     return redis;
+  }
+
+  /** Resolves once every node's subscription is in place (or failed), or after `timeoutMs` (nodes down). */
+  async ready(timeoutMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(this.subscribed),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
   }
 
   close(): void {
