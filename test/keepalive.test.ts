@@ -181,6 +181,26 @@ describe('KeepAlive lease streams', () => {
     );
   });
 
+  it('a flood of requests ends that stream with RESOURCE_EXHAUSTED; other streams carry on', async () => {
+    const { lock } = await startTestServer(['--max-leases-per-stream', '2']);
+    const resource = uniqueResource();
+    const { lease } = await lock.acquire({ resource, ttlMs: 3_000 });
+    const flood = openStream(lock);
+    // At most 4 requests per lease the stream may carry (8 here) may be in flight; send 100 at once.
+    for (let i = 0; i < 100; i++) flood.send({ resource, lockId: lease!.lockId, ttlMs: 3_000 });
+    await flood.done;
+    expect((flood.error as ClientError).code).toBe(Status.RESOURCE_EXHAUSTED);
+    expect((flood.error as ClientError).details).toMatch(
+      /too many KeepAlive requests in flight on this stream \(limit 8\)/,
+    );
+    const calm = openStream(lock);
+    calm.send({ resource, lockId: lease!.lockId, ttlMs: 3_000 });
+    expect(await calm.nth(1)).toMatchObject({
+      state: LeaseState.LEASE_STATE_HELD,
+      fencingToken: lease!.fencingToken,
+    });
+  });
+
   it('a stream with no lease attached and no request ends after the idle timeout; one carrying a lease does not', async () => {
     const { lock, server } = await startTestServer(['--stream-idle-ms', '300']);
     const idle = openStream(lock);

@@ -10,6 +10,11 @@ export class AsyncChannel<T> implements AsyncIterable<T> {
   private error: Error | undefined;
   private wake: (() => void) | undefined;
 
+  /** Items pushed and not yet taken by the consumer. */
+  get size(): number {
+    return this.items.length;
+  }
+
   push(item: T): void {
     if (this.done) return;
     this.items.push(item);

@@ -5,6 +5,7 @@ import type {
   LockServiceImplementation,
 } from '../../client/src/gen/redlease/v1/lock.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
+import { LimitError } from '../coordinator/errors.js';
 import { AsyncChannel } from './async-channel.js';
 import { answerToProto, leaseToProto, optional, ttlFromProto } from './convert.js';
 
@@ -71,7 +72,19 @@ async function* keepAlive(
   const onAbort = (): void => channel.fail(context.signal.reason);
   context.signal.addEventListener('abort', onAbort, { once: true });
   void (async () => {
+    // Answers the client has not read yet are bounded like requests in flight: a client that keeps sending
+    // but never reads would otherwise grow this queue without end.
+    const maxBacklog = 4 * coordinator.limits.maxLeasesPerStream;
     for await (const request of requests) {
+      if (channel.size > maxBacklog) {
+        session.fail(
+          new LimitError(
+            'KEEPALIVE_FLOOD',
+            `${channel.size} answers on this KeepAlive stream are unread (limit ${maxBacklog}); read answers before sending more requests`,
+          ),
+        );
+        return;
+      }
       session.submit({
         resource: request.resource,
         lockId: request.lockId,
