@@ -120,7 +120,7 @@ export class Coordinator {
       }
       lease = await this.engine.acquire(resource, options);
     } else {
-      lease = await this.acquireWaiting(resource, options, waitMs, signal);
+      lease = await this.acquireWaiting(resource, options, waitMs);
     }
     this.granted(lease, performance.now() - started);
     return lease;
@@ -143,8 +143,8 @@ export class Coordinator {
     resource: string,
     options: { ttlMs?: number; clientId?: string; lockId: string; signal: AbortSignal },
     waitMs: number,
-    signal: AbortSignal,
   ): Promise<Lease> {
+    const { signal } = options;
     let queue = this.queues.get(resource);
     if ((queue?.size ?? 0) >= this.limits.maxWaitersPerResource) {
       throw new LimitError(
@@ -189,16 +189,7 @@ export class Coordinator {
         }
       }
     } catch (error) {
-      outcome =
-        error instanceof HeldByAnotherError
-          ? 'timed-out'
-          : signal.aborted
-            ? 'cancelled'
-            : error instanceof ShuttingDownError
-              ? 'shutdown'
-              : error instanceof NoQuorumError
-                ? 'unavailable'
-                : 'failed';
+      outcome = waitOutcome(error, signal);
       throw error;
     } finally {
       queue.leave(waiter);
@@ -424,6 +415,15 @@ export class Coordinator {
       this.checking.delete(resource);
     }
   }
+}
+
+/** How a wait ended without a lease, for the `waited` log line. */
+function waitOutcome(error: unknown, signal: AbortSignal): string {
+  if (error instanceof HeldByAnotherError) return 'timed-out';
+  if (signal.aborted) return 'cancelled';
+  if (error instanceof ShuttingDownError) return 'shutdown';
+  if (error instanceof NoQuorumError) return 'unavailable';
+  return 'failed';
 }
 
 function waitRanOut(error: HeldByAnotherError, resource: string, waitMs: number): HeldByAnotherError {

@@ -84,10 +84,6 @@ export class LeaseSession {
     }, this.idleMs);
   }
 
-  get leaseCount(): number {
-    return this.leases.size;
-  }
-
   /**
    * Takes one request. A malformed request or a flood fails the whole stream (output.fail); per-lease outcomes
    * are answers.
@@ -187,12 +183,8 @@ export class LeaseSession {
         reason: '',
       };
     } catch (error) {
-      const stillAttached = lease !== undefined && this.leases.get(key) === lease;
       if (error instanceof NotHolderError) {
-        if (stillAttached) {
-          this.detach(lease);
-          this.coordinator.lost(lease, error.message);
-        }
+        if (lease) this.forget(lease, error.message);
         return answer(request, 'lost', lease?.fencingToken ?? 0, error.message);
       }
       if (error instanceof NoQuorumError) {
@@ -200,10 +192,7 @@ export class LeaseSession {
         const left = lease ? Math.floor(lease.deadline - started) : 0;
         if (lease && left <= 0) {
           const reason = `validity ran out while renewal failed: ${error.message}`;
-          if (stillAttached) {
-            this.detach(lease);
-            this.coordinator.lost(lease, reason);
-          }
+          this.forget(lease, reason);
           return answer(request, 'lost', lease.fencingToken, reason);
         }
         return {
@@ -263,10 +252,16 @@ export class LeaseSession {
 
   /** Pushes LOST, unasked, and stops watching the lease. */
   lose(lease: AttachedLease, reason: string): void {
-    if (this.closed || this.leases.get(`${lease.resource}\n${lease.lockId}`) !== lease) return;
+    if (this.closed || !this.forget(lease, reason)) return;
+    this.output.send(answer(lease, 'lost', lease.fencingToken, reason));
+  }
+
+  /** Stops watching a lost lease and logs the loss, once: false when it was no longer attached. */
+  private forget(lease: AttachedLease, reason: string): boolean {
+    if (this.leases.get(`${lease.resource}\n${lease.lockId}`) !== lease) return false;
     this.detach(lease);
     this.coordinator.lost(lease, reason);
-    this.output.send(answer(lease, 'lost', lease.fencingToken, reason));
+    return true;
   }
 
   private detach(lease: AttachedLease): void {
