@@ -105,7 +105,6 @@ export class Coordinator {
       lockId: request.lockId ?? newLockId(),
       signal,
     };
-    this.engine.validateAcquire(resource, options);
     const started = performance.now();
     let lease: Lease;
     if (waitMs === 0) {
@@ -120,6 +119,8 @@ export class Coordinator {
       }
       lease = await this.engine.acquire(resource, options);
     } else {
+      // Validated before queueing; a try-once call is validated by the engine itself.
+      this.engine.validateAcquire(resource, options);
       lease = await this.acquireWaiting(resource, options, waitMs);
     }
     this.granted(lease, performance.now() - started);
