@@ -151,8 +151,11 @@ describe('two server replicas on the same three nodes', () => {
     const cluster = await RedisCluster.start(3);
     onTestFinished(() => cluster.dispose());
     // B polls only every 60 s: within this test only a release announcement can wake its waiter.
-    const b = await startServerProcess(cluster, ['--wait-fallback-ms', '60000']);
-    const { lock: a } = await startTestServer([], { cluster });
+    const [serverA, b] = await Promise.all([
+      startServerProcess(cluster),
+      startServerProcess(cluster, ['--wait-fallback-ms', '60000']),
+    ]);
+    const { lock: a } = connect(`127.0.0.1:${serverA.grpcPort}`);
     const { lock: lockB } = connect(`127.0.0.1:${b.grpcPort}`);
     const resource = uniqueResource('replicas');
     const { lease } = await a.acquire({ resource, ttlMs: 10_000 });
@@ -166,5 +169,8 @@ describe('two server replicas on the same three nodes', () => {
     expect(handed!.fencingToken).toBeGreaterThan(lease!.fencingToken);
     expect((await a.describe({ resource })).holderClientId).toBe('on-b');
     expect(b.events('waited').find((l) => l.resource === resource)).toMatchObject({ outcome: 'acquired' });
+    expect(serverA.events('released').find((l) => l.resource === resource)).toMatchObject({
+      token: lease!.fencingToken,
+    });
   });
 });

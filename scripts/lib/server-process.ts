@@ -58,7 +58,8 @@ export class ServerProcess {
     return new ServerProcess(child);
   }
 
-  /** Spawns the server and waits until it listens; `grpcPort` is then known (use --grpc-listen 127.0.0.1:0). */
+  /** Spawns the server and waits until it listens (its 'redlease listening' line: keep --log-level at info or
+   *  lower); `grpcPort` is then known (use --grpc-listen 127.0.0.1:0). */
   static async start(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<ServerProcess> {
     const server = ServerProcess.spawn(args, env);
     try {
