@@ -31,15 +31,17 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** Every service served, and so listed by reflection. */
+const SERVICES = [
+  LockServiceDefinition,
+  AdminServiceDefinition,
+  HealthDefinition,
+  ReflectionV1,
+  ReflectionV1alpha,
+] as const;
+const SERVICE_NAMES = SERVICES.map((d) => d.fullName);
 /** Health is reported for the whole server ('') and per service; AdminService answers without a quorum. */
-const QUORUM_SERVICES = ['', 'redlease.v1.LockService'];
-const SERVICE_NAMES = [
-  'redlease.v1.LockService',
-  'redlease.v1.AdminService',
-  'grpc.health.v1.Health',
-  'grpc.reflection.v1.ServerReflection',
-  'grpc.reflection.v1alpha.ServerReflection',
-];
+const QUORUM_SERVICES = ['', LockServiceDefinition.fullName];
 
 /** Connects to the Redis nodes, starts the gRPC server, and wires health to the quorum. */
 export async function startServer(config: ServerConfig, log: Logger): Promise<RunningServer> {

@@ -1,5 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { ServerError, type ServerMiddleware, Status } from 'nice-grpc';
+import { AdminServiceDefinition } from '../../client/src/gen/redlease/v1/admin.js';
+import { LockServiceDefinition } from '../../client/src/gen/redlease/v1/lock.js';
 
 export interface AuthOptions {
   /** Bearer token for AdminService; undefined: admin calls only from loopback peers. */
@@ -8,8 +10,8 @@ export interface AuthOptions {
   clientTokens: readonly string[];
 }
 
-const ADMIN_PREFIX = '/redlease.v1.AdminService/';
-const LOCK_PREFIX = '/redlease.v1.LockService/';
+const ADMIN_PREFIX = `/${AdminServiceDefinition.fullName}/`;
+const LOCK_PREFIX = `/${LockServiceDefinition.fullName}/`;
 
 /**
  * Authentication by bearer token in the `authorization` metadata. AdminService: the admin token when one is
