@@ -1,0 +1,119 @@
+import { ClientError, Status } from 'nice-grpc-common';
+
+/**
+ * Base class of every error the SDK raises for a call the server answered (or could not be reached for).
+ * `code` is the gRPC status name, `reason` the server's stable machine-readable reason (the `redlease-reason`
+ * trailer, e.g. `LOCK_HELD`, `TTL_OUT_OF_RANGE`; empty when the server sent none, e.g. a transport failure).
+ * Decide on the class, `code` or `reason`; the message is prose for people. The underlying gRPC error is kept
+ * as `cause`.
+ */
+export class LockError extends Error {
+  override name = 'LockError';
+  constructor(
+    message: string,
+    readonly code: keyof typeof Status,
+    readonly reason: string,
+    readonly resource: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+/** The resource is held by another lease (and the wait, if any, ran out): a normal outcome, try again later. */
+export class LockHeldError extends LockError {
+  override name = 'LockHeldError';
+}
+
+/**
+ * Too few Redis nodes could vote, the server is shutting down, or it could not be reached: an incident, not
+ * contention. The SDK has already retried with backoff before raising it.
+ */
+export class UnavailableError extends LockError {
+  override name = 'UnavailableError';
+}
+
+/** The lock id no longer holds the resource (expired, released, taken over): the lease is gone. */
+export class LockNotHeldError extends LockError {
+  override name = 'LockNotHeldError';
+}
+
+/** A request field is malformed or out of range; the message starts with the field name. Do not retry. */
+export class InvalidArgumentError extends LockError {
+  override name = 'InvalidArgumentError';
+}
+
+/** A server limit was hit (waiters per resource, streams, leases per stream…); the message names it. */
+export class LimitExceededError extends LockError {
+  override name = 'LimitExceededError';
+}
+
+/** The server refused the credentials (UNAUTHENTICATED) or the call (PERMISSION_DENIED). */
+export class AuthError extends LockError {
+  override name = 'AuthError';
+}
+
+/** The call's deadline passed before the server answered: the outcome is unknown (see the proto). */
+export class LockTimeoutError extends LockError {
+  override name = 'LockTimeoutError';
+}
+
+/**
+ * Why a lease's `signal` aborted when the lease was lost: `expired` (its validity ran out on this process's
+ * monotonic clock without a renewal, e.g. the server was unreachable or this process stalled), or `lost` (the
+ * server said this lock id no longer holds the resource). Either way the holder must stop relying on the lock.
+ */
+export class LeaseLostError extends Error {
+  override name = 'LeaseLostError';
+  constructor(
+    readonly resource: string,
+    readonly fencingToken: number,
+    readonly kind: 'expired' | 'lost',
+    detail: string,
+  ) {
+    super(
+      `lease on "${resource}" (token ${fencingToken}) ${kind === 'expired' ? 'expired' : 'lost'}: ${detail}`,
+    );
+  }
+}
+
+/** Why a lease's `signal` aborted when its holder released it (or closed the client). */
+export class LeaseReleasedError extends Error {
+  override name = 'LeaseReleasedError';
+  constructor(
+    readonly resource: string,
+    readonly fencingToken: number,
+  ) {
+    super(`lease on "${resource}" (token ${fencingToken}) was released`);
+  }
+}
+
+type LockErrorClass = new (...args: ConstructorParameters<typeof LockError>) => LockError;
+
+/**
+ * The one table from gRPC status to SDK error class (the server's side is server/grpc/status.ts). Codes not
+ * listed (INTERNAL, UNKNOWN, UNIMPLEMENTED…) are server bugs or a wrong address and stay plain LockErrors.
+ */
+const CLASS_OF: Partial<Record<Status, LockErrorClass>> = {
+  [Status.ABORTED]: LockHeldError,
+  [Status.UNAVAILABLE]: UnavailableError,
+  [Status.FAILED_PRECONDITION]: LockNotHeldError,
+  [Status.INVALID_ARGUMENT]: InvalidArgumentError,
+  [Status.RESOURCE_EXHAUSTED]: LimitExceededError,
+  [Status.UNAUTHENTICATED]: AuthError,
+  [Status.PERMISSION_DENIED]: AuthError,
+  [Status.DEADLINE_EXCEEDED]: LockTimeoutError,
+};
+
+/** Turns a failed call into a typed error; anything that is not a ClientError (an abort…) is returned as is. */
+export function toLockError(error: unknown, resource: string, reason: string): unknown {
+  if (!(error instanceof ClientError)) return error;
+  const Class = CLASS_OF[error.code] ?? LockError;
+  const code = Status[error.code] as keyof typeof Status;
+  return new Class(`${code}: ${error.details}`, code, reason, resource, { cause: error });
+}
+
+/** True for errors worth retrying with the same lock id: no quorum, shutting down, or the server unreachable. */
+export function isRetryable(error: unknown): boolean {
+  return error instanceof UnavailableError;
+}

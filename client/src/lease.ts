@@ -1,0 +1,168 @@
+import { performance } from 'node:perf_hooks';
+import { LeaseLostError, LeaseReleasedError } from './errors.js';
+
+/** What a Lease needs from the client that granted it. */
+export interface LeaseOwner {
+  /** Extends the lease on the server; resolves with the validity answered. */
+  extend(lease: Lease, ttlMs: number): Promise<number>;
+  release(lease: Lease): Promise<boolean>;
+}
+
+export interface LeaseGrant {
+  resource: string;
+  lockId: string;
+  fencingToken: number;
+  ttlMs: number;
+  clientId: string;
+  /** Nodes that granted the lock. */
+  nodes: readonly string[];
+  /** performance.now() when the request that was granted was sent. */
+  sentAt: number;
+  validityMs: number;
+}
+
+/**
+ * A lease on a resource: the right to act on it until `signal` aborts. Obtained from LockClient.acquire; renewed
+ * automatically over the client's KeepAlive stream (about every third of the ttl) until released.
+ *
+ * The lease's deadline is kept on this process's monotonic clock as `send time of the granting request +
+ * validity` (RELIABILITY D2), never from when the answer arrived, and moves only with successful renewals.
+ * `signal` aborts with a LeaseLostError the moment the server says the lease is lost or the deadline passes
+ * without a renewal, and with a LeaseReleasedError when it is released. `isHeld()` checks the clock itself, so
+ * it is exact even when timers run late (an event loop stalled past the deadline).
+ *
+ * Send `fencingToken` with every write to the protected resource (see FencedStore): it is what stops a holder
+ * that lost its lease without noticing.
+ */
+export class Lease implements AsyncDisposable {
+  readonly resource: string;
+  readonly lockId: string;
+  readonly fencingToken: number;
+  readonly clientId: string;
+  /** Nodes that granted the lock when it was acquired. */
+  readonly nodes: readonly string[];
+  private ttl: number;
+  /** The ttl the server applies: the one asked for, or (ttl 0: server default) about the first validity. */
+  private effectiveTtl: number;
+  private deadline: number;
+  private readonly controller = new AbortController();
+  private timer: NodeJS.Timeout | undefined;
+  private released: Promise<boolean> | undefined;
+
+  constructor(
+    grant: LeaseGrant,
+    private readonly owner: LeaseOwner,
+  ) {
+    this.resource = grant.resource;
+    this.lockId = grant.lockId;
+    this.fencingToken = grant.fencingToken;
+    this.clientId = grant.clientId;
+    this.nodes = grant.nodes;
+    this.ttl = grant.ttlMs;
+    this.effectiveTtl = grant.ttlMs || grant.validityMs;
+    this.deadline = grant.sentAt + grant.validityMs;
+    this.armDeadline();
+  }
+
+  /** Aborts when the lease is lost (reason: LeaseLostError) or released (reason: LeaseReleasedError). */
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /** The ttl renewals ask for, in ms (the acquire's, or the last extend's); 0 = the server's default. */
+  get ttlMs(): number {
+    return this.ttl;
+  }
+
+  /**
+   * How often auto-renewal renews, in ms: a third of the ttl, which leaves two more chances before the lock
+   * expires if one renewal is lost or slow.
+   */
+  get renewIntervalMs(): number {
+    return this.effectiveTtl / 3;
+  }
+
+  /** Milliseconds until the deadline on the monotonic clock; 0 once it has passed or the lease ended. */
+  get remainingMs(): number {
+    return this.isHeld() ? Math.max(0, this.deadline - performance.now()) : 0;
+  }
+
+  /** The deadline as a wall-clock time, for display and logs (decide with `isHeld()` or `signal`). */
+  get validUntil(): Date {
+    return new Date(Date.now() + (this.deadline - performance.now()));
+  }
+
+  /** True while the lease is held: not lost, not released, deadline not reached (checked on the clock now). */
+  isHeld(): boolean {
+    if (this.controller.signal.aborted) return false;
+    if (performance.now() < this.deadline) return true;
+    this.lose('expired', 'its validity ran out before a renewal arrived');
+    return false;
+  }
+
+  /** Throws the reason (LeaseLostError / LeaseReleasedError) unless the lease is held right now. */
+  throwIfLost(): void {
+    if (!this.isHeld()) throw this.controller.signal.reason;
+  }
+
+  /**
+   * Renews the lease now with an Extend call (auto-renewal does this by itself; use it to change the ttl). The
+   * deadline moves to the send time + the new validity. Rejects with the loss reason when the lease already
+   * ended, or with LockNotHeldError (and aborts `signal`) when the server says it is gone.
+   */
+  async extend(ttlMs: number = this.ttl): Promise<void> {
+    this.throwIfLost();
+    const validityMs = await this.owner.extend(this, ttlMs);
+    this.ttl = ttlMs;
+    this.effectiveTtl = ttlMs || validityMs;
+  }
+
+  /**
+   * Stops renewal and releases the lock on the nodes. Resolves true when it was released, false when the lease
+   * was already gone (expired or taken over: not an error). Rejects only when the server could not be reached
+   * or had no quorum after retries; the lock then runs out its ttl. Calling it again returns the same promise.
+   */
+  release(): Promise<boolean> {
+    this.released ??= this.owner.release(this);
+    return this.released;
+  }
+
+  /** `await using lease = await client.acquire(...)` releases the lease at the end of the block. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.release();
+  }
+
+  /** A renewal sent at `sentAt` (performance.now()) succeeded with `validityMs`; moves the deadline forward. */
+  renewed(sentAt: number, validityMs: number): void {
+    if (this.controller.signal.aborted) return;
+    this.deadline = Math.max(this.deadline, sentAt + validityMs);
+    this.armDeadline();
+  }
+
+  /** Ends the lease as lost (idempotent): aborts `signal` with a LeaseLostError. */
+  lose(kind: 'expired' | 'lost', detail: string): void {
+    this.end(new LeaseLostError(this.resource, this.fencingToken, kind, detail));
+  }
+
+  /** Ends the lease as released (idempotent). */
+  markReleased(): void {
+    this.end(new LeaseReleasedError(this.resource, this.fencingToken));
+  }
+
+  private end(reason: Error): void {
+    clearTimeout(this.timer);
+    if (!this.controller.signal.aborted) this.controller.abort(reason);
+  }
+
+  /** Fires at the deadline; a renewal that arrived meanwhile re-arms it. Unref'd: it never keeps a process up. */
+  private armDeadline(): void {
+    clearTimeout(this.timer);
+    const wait = this.deadline - performance.now();
+    if (wait <= 0) {
+      this.isHeld();
+      return;
+    }
+    this.timer = setTimeout(() => this.isHeld() && this.armDeadline(), wait + 1);
+    this.timer.unref();
+  }
+}

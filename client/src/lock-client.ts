@@ -1,0 +1,399 @@
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { delay } from 'abort-controller-x';
+import {
+  type Channel,
+  ChannelCredentials,
+  type ChannelOptions,
+  type Client,
+  createChannel,
+  createClientFactory,
+  Metadata,
+} from 'nice-grpc';
+import { type DeadlineOptions, deadlineMiddleware } from 'nice-grpc-client-middleware-deadline';
+import { backoffMs } from './backoff.js';
+import {
+  AuthError,
+  InvalidArgumentError,
+  isRetryable,
+  LeaseLostError,
+  LimitExceededError,
+  LockError,
+  LockHeldError,
+  LockNotHeldError,
+  toLockError,
+  UnavailableError,
+} from './errors.js';
+import { type DescribeResponse, LockServiceDefinition } from './gen/redlease/v1/lock.js';
+import { KeepAliveStream } from './keep-alive-stream.js';
+import { Lease, type LeaseOwner } from './lease.js';
+
+export interface LockClientOptions {
+  /** Server address, `host:port` (e.g. `127.0.0.1:50051`). */
+  address: string;
+  /**
+   * TLS for the connection: `true` to verify the server against the system's CAs, or the PEM `ca` to verify
+   * it with, plus `cert` and `key` for mTLS and `serverName` when the certificate's name differs from the
+   * address. Omit for plaintext.
+   */
+  tls?:
+    | boolean
+    | { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer; serverName?: string };
+  /** Bearer token sent with every call (server flag --client-tokens-file / REDLEASE_CLIENT_TOKENS). */
+  token?: string;
+  /** Default client id shown by Describe and in server logs; defaults to `hostname:pid`. */
+  clientId?: string;
+  /** Default lease ttl in ms (100 – 3 600 000); default 0: the server's default (30 000 unless configured). */
+  ttlMs?: number;
+  /**
+   * Time allowed for the server to answer a call, in ms, on top of an Acquire's wait; default 5 000. Past it
+   * the call fails with LockTimeoutError.
+   */
+  callTimeoutMs?: number;
+  /**
+   * Retries of calls that failed with UNAVAILABLE (no quorum, server restarting or unreachable), with
+   * exponential backoff and jitter. Every call is safe to re-send: Acquire re-sends its own lock id, so it
+   * gets back the lease it may already have been granted. Default 4 attempts in all, 50 ms doubling to 1 s.
+   */
+  retry?: { attempts?: number; initialDelayMs?: number; maxDelayMs?: number };
+  /** Leases per KeepAlive stream before another stream is opened (the server's default limit is 1 000). */
+  maxLeasesPerStream?: number;
+  /** Extra grpc-js channel options (they override the SDK's). */
+  channelOptions?: ChannelOptions;
+}
+
+export interface AcquireOptions {
+  /** Lease ttl in ms; default the client's `ttlMs`. Renewals ask for the same ttl. */
+  ttlMs?: number;
+  /** How long to wait in the server's FIFO queue if the resource is held, in ms (≤ 300 000); 0 = try once. */
+  waitMs?: number;
+  /** Overrides the client's `clientId` for this lease. */
+  clientId?: string;
+  /** Cancels the acquire (the call leaves the queue; a lease granted meanwhile is released). */
+  signal?: AbortSignal;
+  /** Renew automatically over the KeepAlive stream until released (default true). */
+  autoRenew?: boolean;
+}
+
+/** Events a LockClient emits, for logs and metrics. None is needed for correctness: use `lease.signal`. */
+export interface LockClientEvents {
+  /** A lease was renewed; `validityMs` counts from when the renewal was sent. */
+  renewed: [lease: Lease, validityMs: number];
+  /** A renewal did not go through (e.g. no quorum); the lease stays held until its deadline and is retried. */
+  renewalFailed: [lease: Lease, reason: string];
+  /** A lease was lost: the server said so, or its deadline passed without a renewal. */
+  lost: [lease: Lease, error: LeaseLostError];
+  /** A KeepAlive stream broke; it is reopened with backoff and its leases renewed on the new one. */
+  streamError: [error: unknown];
+}
+
+/** The server's `redlease-reason` trailer: a stable reason code for every error it returns. */
+const REASON_TRAILER = 'redlease-reason';
+/** For retry delays of calls made without a signal. */
+const NEVER = new AbortController().signal;
+/** Longest wait the server accepts (DESIGN: wait ≤ 5 min). */
+const MAX_WAIT_MS = 300_000;
+
+/**
+ * Client of a redlease server. One instance per process is enough: it multiplexes every call and the KeepAlive
+ * stream(s) over one connection. `close()` releases the leases still held and closes the connection.
+ *
+ * ```ts
+ * const client = new LockClient({ address: '127.0.0.1:50051' });
+ * await using lease = await client.acquire('orders', { ttlMs: 10_000, waitMs: 5_000 });
+ * await store.write('orders', data, lease.fencingToken); // fenced: refused if a newer holder wrote
+ * ```
+ */
+export class LockClient extends EventEmitter<LockClientEvents> implements AsyncDisposable {
+  private readonly channel: Channel;
+  private readonly lock: Client<typeof LockServiceDefinition, DeadlineOptions>;
+  private readonly clientId: string;
+  private readonly ttlMs: number;
+  private readonly callTimeoutMs: number;
+  private readonly attempts: number;
+  private readonly initialDelayMs: number;
+  private readonly maxDelayMs: number;
+  private readonly maxLeasesPerStream: number;
+  private readonly streams: KeepAliveStream[] = [];
+  private readonly leases = new Set<Lease>();
+  private readonly owner: LeaseOwner;
+  private closing: Promise<void> | undefined;
+
+  constructor(options: LockClientOptions) {
+    super();
+    this.clientId = options.clientId ?? `${hostname()}:${process.pid}`;
+    this.ttlMs = options.ttlMs ?? 0;
+    this.callTimeoutMs = options.callTimeoutMs ?? 5_000;
+    this.attempts = Math.max(1, options.retry?.attempts ?? 4);
+    this.initialDelayMs = options.retry?.initialDelayMs ?? 50;
+    this.maxDelayMs = options.retry?.maxDelayMs ?? 1_000;
+    this.maxLeasesPerStream = options.maxLeasesPerStream ?? 1_000;
+    this.channel = createChannel(options.address, credentials(options.tls), {
+      // Ping every 15 s and drop a connection whose pings go unanswered for 5 s, so a dead server is noticed
+      // even with no call in flight. The server accepts pings every 10 s at most (server-options.ts).
+      'grpc.keepalive_time_ms': 15_000,
+      'grpc.keepalive_timeout_ms': 5_000,
+      'grpc.keepalive_permit_without_calls': 1,
+      ...(typeof options.tls === 'object' && options.tls.serverName
+        ? { 'grpc.ssl_target_name_override': options.tls.serverName }
+        : {}),
+      ...options.channelOptions,
+    });
+    const metadata = options.token ? Metadata({ authorization: `Bearer ${options.token}` }) : undefined;
+    this.lock = createClientFactory()
+      .use(deadlineMiddleware)
+      .create(LockServiceDefinition, this.channel, metadata ? { '*': { metadata } } : undefined);
+    this.owner = {
+      extend: (lease, ttlMs) => this.extend(lease, ttlMs),
+      release: (lease) => this.release(lease),
+    };
+  }
+
+  /**
+   * Takes a lease on `resource`, waiting up to `waitMs` in the server's FIFO queue if it is held. The lease is
+   * renewed automatically until released. Rejects with LockHeldError when it is still held after the wait,
+   * UnavailableError when no quorum could be reached after retries, InvalidArgumentError for a bad name or
+   * ttl, LimitExceededError, AuthError, LockTimeoutError, or the signal's AbortError.
+   */
+  async acquire(resource: string, options: AcquireOptions = {}): Promise<Lease> {
+    this.assertOpen();
+    const ttlMs = options.ttlMs ?? this.ttlMs;
+    const waitMs = Math.min(options.waitMs ?? 0, MAX_WAIT_MS + 1); // out of range: the server names the field
+    const clientId = options.clientId ?? this.clientId;
+    // Chosen here, so a re-sent Acquire (after UNAVAILABLE, or an answer that came too late) names the same
+    // lease and the server answers it instead of granting a second one.
+    const lockId = randomBytes(16).toString('hex');
+    const started = performance.now();
+    for (let attempt = 1; ; attempt++) {
+      const waitLeft = waitMs === 0 ? 0 : Math.max(1, Math.ceil(waitMs - (performance.now() - started)));
+      let reason = '';
+      const sentAt = performance.now();
+      try {
+        const { lease } = await this.lock.acquire(
+          { resource, ttlMs, clientId, waitTimeoutMs: waitLeft, lockId },
+          {
+            signal: options.signal,
+            deadline: waitLeft + this.callTimeoutMs,
+            onTrailer: (trailer) => (reason = trailer.get(REASON_TRAILER) ?? ''),
+          },
+        );
+        if (!lease) throw new LockError('the server answered without a lease', 'INTERNAL', '', resource);
+        if (performance.now() >= sentAt + lease.validityMs) {
+          // The answer came after the validity it carries had run out (RELIABILITY S2): not a usable lease.
+          // Re-sending the same lock id renews it with a fresh validity.
+          if (attempt < this.attempts) continue;
+          throw new LockError(
+            `the lease on "${resource}" expired before the server's answer arrived (validity ${lease.validityMs} ms)`,
+            'DEADLINE_EXCEEDED',
+            'VALIDITY_EXHAUSTED',
+            resource,
+          );
+        }
+        const { fencingToken, validityMs, nodes } = lease;
+        const grant = { resource, lockId, fencingToken, ttlMs, clientId, nodes, sentAt, validityMs };
+        return this.hold(new Lease(grant, this.owner), options.autoRenew ?? true);
+      } catch (error) {
+        const mapped = toLockError(error, resource, reason);
+        const waitRemains = waitMs === 0 || performance.now() - started < waitMs;
+        if (isRetryable(mapped) && attempt < this.attempts && waitRemains && !options.signal?.aborted) {
+          await delay(options.signal ?? NEVER, backoffMs(attempt, this.initialDelayMs, this.maxDelayMs));
+          continue;
+        }
+        if (!definite(mapped)) this.abandon(resource, lockId);
+        throw mapped;
+      }
+    }
+  }
+
+  /** Like `acquire` with no wait, but resolves null instead of rejecting when the resource is held. */
+  async tryAcquire(resource: string, options: Omit<AcquireOptions, 'waitMs'> = {}): Promise<Lease | null> {
+    try {
+      return await this.acquire(resource, { ...options, waitMs: 0 });
+    } catch (error) {
+      if (error instanceof LockHeldError) return null;
+      throw error;
+    }
+  }
+
+  /**
+   * Runs `fn` while holding a lease on `resource`, then releases it. `fn` gets the lease's signal, which aborts
+   * if the lease is lost mid-work: pass it on to whatever `fn` awaits, and send `lease.fencingToken` with its
+   * writes. Resolves with `fn`'s result; rejects with `fn`'s error, or with the LeaseLostError when the lease
+   * was lost before `fn` finished (its work may not have been exclusive).
+   */
+  async withLock<T>(
+    resource: string,
+    fn: (signal: AbortSignal, lease: Lease) => Promise<T> | T,
+    options: AcquireOptions = {},
+  ): Promise<T> {
+    const lease = await this.acquire(resource, options);
+    let result: T;
+    try {
+      result = await fn(lease.signal, lease);
+      lease.throwIfLost();
+    } catch (error) {
+      await lease.release().catch(() => undefined); // fn's error is the one to report; the lock expires anyway
+      throw error;
+    }
+    await lease.release();
+    return result;
+  }
+
+  /** The state of `resource` on each node (never a lock id). A snapshot, for people and monitoring. */
+  async describe(resource: string, options: { signal?: AbortSignal } = {}): Promise<DescribeResponse> {
+    this.assertOpen();
+    return this.call(resource, options.signal, (callOptions) =>
+      this.lock.describe({ resource }, callOptions),
+    );
+  }
+
+  /** Leases this client holds right now. */
+  get heldLeases(): number {
+    return this.leases.size;
+  }
+
+  /**
+   * Releases every lease still held (best effort, concurrently), stops renewing and closes the connection.
+   * Idempotent. With `release: false` the leases are left to run out their validity instead.
+   */
+  close(options: { release?: boolean } = {}): Promise<void> {
+    this.closing ??= (async () => {
+      if (options.release ?? true) await Promise.allSettled([...this.leases].map((lease) => lease.release()));
+      for (const stream of this.streams) stream.close();
+      for (const lease of this.leases) lease.lose('lost', 'the LockClient was closed without releasing it');
+      this.channel.close();
+    })();
+    return this.closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  private hold(lease: Lease, autoRenew: boolean): Lease {
+    this.leases.add(lease);
+    const stream = autoRenew ? this.streamWithRoom() : undefined;
+    stream?.attach(lease);
+    lease.signal.addEventListener(
+      'abort',
+      () => {
+        this.leases.delete(lease);
+        stream?.detach(lease);
+        if (lease.signal.reason instanceof LeaseLostError) this.emit('lost', lease, lease.signal.reason);
+      },
+      { once: true },
+    );
+    return lease;
+  }
+
+  private streamWithRoom(): KeepAliveStream {
+    const existing = this.streams.find((stream) => stream.size < this.maxLeasesPerStream);
+    if (existing) return existing;
+    const stream = new KeepAliveStream({
+      open: (requests, signal) => this.lock.keepAlive(requests, { signal }),
+      renewed: (lease, validityMs) => this.emit('renewed', lease, validityMs),
+      renewalFailed: (lease, reason) => this.emit('renewalFailed', lease, reason),
+      streamError: (error) => this.emit('streamError', error),
+    });
+    this.streams.push(stream);
+    return stream;
+  }
+
+  private async extend(lease: Lease, ttlMs: number): Promise<number> {
+    const { resource, lockId } = lease;
+    try {
+      let sentAt = 0;
+      const answer = await this.call(resource, undefined, (callOptions) => {
+        sentAt = performance.now();
+        return this.lock.extend({ resource, lockId, ttlMs }, callOptions);
+      });
+      const validityMs = answer.lease?.validityMs ?? 0;
+      lease.renewed(sentAt, validityMs);
+      return validityMs;
+    } catch (error) {
+      if (error instanceof LockNotHeldError) lease.lose('lost', error.message);
+      throw error;
+    }
+  }
+
+  private async release(lease: Lease): Promise<boolean> {
+    const { resource, lockId } = lease;
+    try {
+      await this.call(resource, undefined, (callOptions) =>
+        this.lock.release({ resource, lockId }, callOptions),
+      );
+      lease.markReleased();
+      return true;
+    } catch (error) {
+      if (!(error instanceof LockNotHeldError)) {
+        lease.markReleased(); // renewal stops either way; the lock runs out its ttl
+        throw error;
+      }
+      lease.lose('lost', 'it was already gone when released');
+      return false;
+    }
+  }
+
+  /** One unary call with the call timeout, typed errors, and retries of UNAVAILABLE with backoff. */
+  private async call<T>(
+    resource: string,
+    signal: AbortSignal | undefined,
+    send: (options: {
+      signal?: AbortSignal;
+      deadline: number;
+      onTrailer: (trailer: Metadata) => void;
+    }) => Promise<T>,
+  ): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      let reason = '';
+      try {
+        return await send({
+          signal,
+          deadline: this.callTimeoutMs,
+          onTrailer: (trailer) => (reason = trailer.get(REASON_TRAILER) ?? ''),
+        });
+      } catch (error) {
+        const mapped = toLockError(error, resource, reason);
+        if (!isRetryable(mapped) || attempt >= this.attempts || signal?.aborted) throw mapped;
+        await delay(signal ?? NEVER, backoffMs(attempt, this.initialDelayMs, this.maxDelayMs));
+      }
+    }
+  }
+
+  /**
+   * An Acquire whose outcome is unknown (timed out, cancelled, connection lost) may have been granted: release
+   * its lock id in the background so the resource is not blocked until the ttl runs out. Compare-and-delete
+   * makes this safe: it removes only this lock id.
+   */
+  private abandon(resource: string, lockId: string): void {
+    if (this.closing) return;
+    this.lock.release({ resource, lockId }, { deadline: this.callTimeoutMs }).catch(() => undefined);
+  }
+
+  private assertOpen(): void {
+    if (this.closing) throw new Error('this LockClient is closed; create a new one');
+  }
+}
+
+/**
+ * Errors after which the Acquire certainly did not take effect, so there is nothing to clean up: the server
+ * decided (held, bad request, limit, credentials), or answered "no quorum" after undoing its partial votes.
+ */
+function definite(error: unknown): boolean {
+  if (error instanceof UnavailableError) return error.reason !== '';
+  return (
+    error instanceof LockHeldError ||
+    error instanceof InvalidArgumentError ||
+    error instanceof LimitExceededError ||
+    error instanceof AuthError
+  );
+}
+
+function credentials(tls: LockClientOptions['tls']): ChannelCredentials {
+  if (!tls) return ChannelCredentials.createInsecure();
+  if (tls === true) return ChannelCredentials.createSsl();
+  const pem = (value: string | Buffer | undefined) => (value === undefined ? null : Buffer.from(value));
+  return ChannelCredentials.createSsl(pem(tls.ca), pem(tls.key), pem(tls.cert));
+}
