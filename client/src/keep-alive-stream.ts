@@ -97,9 +97,10 @@ export class KeepAliveStream {
   private renew(entry: Entry): void {
     if (!entry.lease.isHeld()) return; // the lease ended; the client detaches it
     const oldest = entry.sent[0];
-    if (oldest !== undefined && performance.now() - oldest >= interval(entry.lease)) {
-      // No answer for a whole renewal interval: presume the connection dead (half-open, blackholed) rather than
-      // wait for gRPC keepalive pings, which take tens of seconds; reconnecting re-sends every renewal.
+    if (oldest !== undefined && performance.now() - oldest >= interval(entry.lease) / 2) {
+      // The renewal sent one interval ago is still unanswered: presume the connection dead (half-open,
+      // blackholed) rather than wait for gRPC keepalive pings, which take tens of seconds; reconnecting re-sends
+      // every renewal. (Half an interval, not a whole one: timers may fire a little early.)
       this.broken(
         this.call,
         new Error(`no KeepAlive answer for ${Math.round(performance.now() - oldest)} ms`),
@@ -128,6 +129,7 @@ export class KeepAliveStream {
   private async consume(call: Call): Promise<void> {
     try {
       for await (const response of this.hooks.open(call.requests, call.abort.signal)) {
+        if (this.call !== call) return; // replaced: its pending answers no longer match what was sent
         this.failures = 0;
         this.answer(response);
       }

@@ -136,6 +136,10 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
       'grpc.keepalive_time_ms': 15_000,
       'grpc.keepalive_timeout_ms': 5_000,
       'grpc.keepalive_permit_without_calls': 1,
+      // After a lost connection, try again within 100 ms doubling to 2 s (grpc-js defaults: 1 s up to 120 s), so
+      // a restarted server is found again well within a lease's ttl and renewals resume before it expires.
+      'grpc.initial_reconnect_backoff_ms': 100,
+      'grpc.max_reconnect_backoff_ms': 2_000,
       ...(typeof options.tls === 'object' && options.tls.serverName
         ? { 'grpc.ssl_target_name_override': options.tls.serverName }
         : {}),

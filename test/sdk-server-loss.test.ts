@@ -1,0 +1,102 @@
+/**
+ * The SDK when its server goes away mid-lease (RELIABILITY D2, F17): the lease's signal aborts no later than
+ * its deadline (send time + validity, monotonic clock) and `isHeld()` never says true past it; a server back in
+ * time gets the lease re-attached on a new stream, same token, no loss.
+ */
+import { performance } from 'node:perf_hooks';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { type Lease, LeaseLostError, LockClient } from '../client/src/index.js';
+import { freePort } from '../scripts/lib/free-port.js';
+import { RedisCluster } from '../scripts/lib/redis-process.js';
+import { ServerProcess } from '../scripts/lib/server-process.js';
+import { FAST_FLAGS, uniqueResource, waitFor } from './support/server.js';
+
+async function serverOn(cluster: RedisCluster, port: number): Promise<ServerProcess> {
+  const server = await ServerProcess.start([
+    '--nodes',
+    cluster.addresses.join(','),
+    '--grpc-listen',
+    `127.0.0.1:${port}`,
+    ...FAST_FLAGS,
+  ]);
+  onTestFinished(() => server.stop('SIGKILL').then(() => undefined));
+  return server;
+}
+
+async function setUp() {
+  const cluster = await RedisCluster.start(3);
+  onTestFinished(() => cluster.dispose());
+  const port = await freePort();
+  const server = await serverOn(cluster, port);
+  const client = new LockClient({ address: `127.0.0.1:${port}`, clientId: 'loss-test' });
+  onTestFinished(() => client.close({ release: false }));
+  return { cluster, port, server, client };
+}
+
+/**
+ * The latest time the lease's deadline can be, as seen from outside: a renewal sent at s and answered with
+ * validity v sets the deadline to s + v, and s is before the moment we hear of it.
+ */
+function trackDeadline(client: LockClient, lease: Lease, acquiredAt: number, validityMs: number) {
+  const bound = { at: acquiredAt + validityMs };
+  client.on('renewed', (renewed, v) => {
+    if (renewed === lease) bound.at = Math.max(bound.at, performance.now() + v);
+  });
+  return bound;
+}
+
+describe('a lease whose server goes away', () => {
+  it('killed server: the signal aborts (expired) by the deadline, and isHeld() is never true past it', async () => {
+    const { server, client } = await setUp();
+    const streamErrors: unknown[] = [];
+    client.on('streamError', (error) => streamErrors.push(error));
+    const lease = await client.acquire(uniqueResource(), { ttlMs: 1_500 });
+    const bound = trackDeadline(client, lease, performance.now(), lease.remainingMs);
+    await new Promise((resolve) => client.once('renewed', resolve)); // attached to the stream, renewed once
+
+    // Sample isHeld() every 2 ms: the last time it said true must be before the deadline.
+    let lastHeldAt = 0;
+    const sampler = setInterval(() => {
+      if (lease.isHeld()) lastHeldAt = performance.now();
+    }, 2);
+    onTestFinished(() => clearInterval(sampler));
+    const abortedAt = new Promise<number>((resolve) =>
+      lease.signal.addEventListener('abort', () => resolve(performance.now()), { once: true }),
+    );
+
+    await server.stop('SIGKILL');
+    const at = await abortedAt;
+    clearInterval(sampler);
+    expect(lease.signal.reason).toBeInstanceOf(LeaseLostError);
+    expect(lease.signal.reason).toMatchObject({ kind: 'expired' });
+    expect(lastHeldAt).toBeLessThan(bound.at);
+    // The deadline timer fires at the deadline; allow for a busy event loop, not for a late design.
+    expect(at - bound.at).toBeLessThan(250);
+    expect(streamErrors.length).toBeGreaterThan(0);
+    expect(lease.isHeld()).toBe(false);
+  });
+
+  it('server restarted within the validity: the stream reconnects, re-attaches, and renewals go on with the same token', async () => {
+    const { cluster, port, server, client } = await setUp();
+    const resource = uniqueResource();
+    const lease = await client.acquire(resource, { ttlMs: 3_000 });
+    let renewals = 0;
+    client.on('renewed', (renewed) => renewed === lease && renewals++);
+    await waitFor('a first renewal', () => renewals >= 1, 10_000);
+
+    await server.stop('SIGKILL');
+    const downAt = renewals;
+    const restarted = await serverOn(cluster, port);
+    await waitFor('two renewals through the restarted server', () => renewals >= downAt + 2, 10_000);
+    expect(lease.signal.aborted).toBe(false);
+    expect(lease.isHeld()).toBe(true);
+    const observer = new LockClient({ address: `127.0.0.1:${port}` });
+    onTestFinished(() => observer.close());
+    expect(await observer.describe(resource)).toMatchObject({
+      locked: true,
+      fencingToken: lease.fencingToken,
+    });
+    expect(restarted.running).toBe(true);
+    expect(await lease.release()).toBe(true);
+  });
+});
