@@ -99,4 +99,20 @@ describe('a lease whose server goes away', () => {
     expect(restarted.running).toBe(true);
     expect(await lease.release()).toBe(true);
   });
+
+  it('an acquire sent while the server is down is retried with backoff and succeeds once it is back', async () => {
+    const { cluster, port, server } = await setUp();
+    await server.stop('SIGKILL');
+    const client = new LockClient({
+      address: `127.0.0.1:${port}`,
+      retry: { attempts: 40, initialDelayMs: 50, maxDelayMs: 500 }, // up to ~20 s: outlasts the restart
+    });
+    onTestFinished(() => client.close());
+    const resource = uniqueResource();
+    const acquiring = client.acquire(resource);
+    await serverOn(cluster, port);
+    const lease = await acquiring;
+    expect(lease.isHeld()).toBe(true);
+    expect((await client.describe(resource)).fencingToken).toBe(lease.fencingToken);
+  });
 });

@@ -201,12 +201,16 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
       } catch (error) {
         const mapped = toLockError(error, resource, reason);
         const waitRemains = waitMs === 0 || performance.now() - started < waitMs;
-        if (isRetryable(mapped) && attempt < this.attempts && waitRemains && !options.signal?.aborted) {
-          await delay(options.signal ?? NEVER, backoffMs(attempt, this.initialDelayMs, this.maxDelayMs));
-          continue;
-        }
-        if (!definite(mapped)) this.abandon(resource, lockId);
-        throw mapped;
+        const retry =
+          isRetryable(mapped) && attempt < this.attempts && waitRemains && !options.signal?.aborted;
+        const pause = retry
+          ? delay(options.signal ?? NEVER, backoffMs(attempt, this.initialDelayMs, this.maxDelayMs))
+          : Promise.reject(mapped);
+        // Whatever ends the call here (this error, or an abort during the pause) may leave a granted lease behind.
+        await pause.catch((stop: unknown) => {
+          if (!definite(mapped)) this.abandon(resource, lockId);
+          throw stop;
+        });
       }
     }
   }
@@ -360,7 +364,9 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
         });
       } catch (error) {
         const mapped = toLockError(error, resource, reason);
-        if (!isRetryable(mapped) || attempt >= this.attempts || signal?.aborted) throw mapped;
+        // While closing, one attempt each: close() must be prompt, and an unreleased lock runs out its ttl.
+        const attempts = this.closing ? 1 : this.attempts;
+        if (!isRetryable(mapped) || attempt >= attempts || signal?.aborted) throw mapped;
         await delay(signal ?? NEVER, backoffMs(attempt, this.initialDelayMs, this.maxDelayMs));
       }
     }
