@@ -49,6 +49,7 @@ export class Lease implements AsyncDisposable {
   private timer: NodeJS.Timeout | undefined;
   private released: Promise<boolean> | undefined;
 
+  /** Leases come from LockClient.acquire; there is no need to construct one. */
   constructor(
     grant: LeaseGrant,
     private readonly owner: LeaseOwner,
@@ -132,19 +133,19 @@ export class Lease implements AsyncDisposable {
     await this.release();
   }
 
-  /** A renewal sent at `sentAt` (performance.now()) succeeded with `validityMs`; moves the deadline forward. */
+  /** @internal A renewal sent at `sentAt` (performance.now()) succeeded with `validityMs`; moves the deadline. */
   renewed(sentAt: number, validityMs: number): void {
     if (this.controller.signal.aborted) return;
     this.deadline = Math.max(this.deadline, sentAt + validityMs);
     this.armDeadline();
   }
 
-  /** Ends the lease as lost (idempotent): aborts `signal` with a LeaseLostError. */
+  /** @internal Ends the lease as lost (idempotent): aborts `signal` with a LeaseLostError. */
   lose(kind: 'expired' | 'lost', detail: string): void {
     this.end(new LeaseLostError(this.resource, this.fencingToken, kind, detail));
   }
 
-  /** Ends the lease as released (idempotent). */
+  /** @internal Ends the lease as released (idempotent). */
   markReleased(): void {
     this.end(new LeaseReleasedError(this.resource, this.fencingToken));
   }
