@@ -107,6 +107,25 @@ describe('LockClient', () => {
     expect((await client.describe(resource)).holderClientId).toBe('waiter');
   });
 
+  it('a wait longer than the ttl still yields a usable lease: the late grant is reclaimed, not discarded', async () => {
+    const { address, lock, logs } = await startTestServer();
+    const client = sdk(address);
+    const resource = uniqueResource();
+    // The holder's lock runs out after 1.5 s; the waiter asks for a 500 ms ttl, so its grant arrives after
+    // more than its whole validity (counted from the send) has gone by.
+    const { lease: holder } = await lock.acquire({ resource, ttlMs: 1_500 });
+    const lease = await client.acquire(resource, { ttlMs: 500, waitMs: 10_000 });
+    expect(lease.isHeld()).toBe(true);
+    expect(lease.remainingMs).toBeGreaterThan(0);
+    expect(lease.fencingToken).toBeGreaterThan(holder!.fencingToken);
+    expect((await client.describe(resource)).fencingToken).toBe(lease.fencingToken);
+    // One grant for the waiter: reclaiming renewed it instead of queueing again for a new token.
+    const tokens = new Set(
+      logs.filter((l) => l.resource === resource && l.event === 'acquired').map((l) => l.token),
+    );
+    expect(tokens).toEqual(new Set([holder!.fencingToken, lease.fencingToken]));
+  });
+
   it('renews automatically: a 300 ms lease stays held across many renewals with the same token', async () => {
     const { address, logs } = await startTestServer();
     const client = sdk(address);

@@ -111,10 +111,10 @@ describe('waiting Acquires: a FIFO queue per resource with hand-off on release',
     expect(granted.lease!.fencingToken).toBeGreaterThan(lease!.fencingToken);
   });
 
-  it('ABORTED when the wait runs out; RESOURCE_EXHAUSTED past the waiters limit; try-once does not jump the queue', async () => {
+  it('ABORTED when the wait runs out; RESOURCE_EXHAUSTED past the waiters limit; try-once does not jump the queue (a lock_id only reclaims its own lease)', async () => {
     const { lock } = await startTestServer(['--max-waiters-per-resource', '2']);
     const resource = uniqueResource();
-    await lock.acquire({ resource, ttlMs: 8_000 });
+    const { lease: holder } = await lock.acquire({ resource, ttlMs: 8_000 });
     const ranOut = await rejection(lock.acquire({ resource, waitTimeoutMs: 200 }), ClientError);
     expect(ranOut.code).toBe(Status.ABORTED);
     expect(ranOut.details).toMatch(/still held after waiting 200 ms \(wait_timeout_ms\)/);
@@ -133,6 +133,13 @@ describe('waiting Acquires: a FIFO queue per resource with hand-off on release',
     expect(barging.details).toMatch(
       /already waiting for it on this server; set wait_timeout_ms to join the queue/,
     );
+    // A try-once with a lock_id of its own does not jump the queue either: a new lock_id is refused …
+    const newId = await rejection(lock.acquire({ resource, lockId: 'ab'.repeat(16) }), ClientError);
+    expect(newId.code).toBe(Status.ABORTED);
+    expect(newId.details).toMatch(/already waiting for it on this server/);
+    // … while the lock_id that holds the resource reclaims its own lease: same token, renewed, nothing granted.
+    const { lease: held } = await lock.acquire({ resource, lockId: holder!.lockId, ttlMs: 8_000 });
+    expect(held).toMatchObject({ lockId: holder!.lockId, fencingToken: holder!.fencingToken });
     for (const outcome of await Promise.all(waiting))
       expect((outcome as ClientError).code).toBe(Status.ABORTED);
   });

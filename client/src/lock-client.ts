@@ -91,6 +91,8 @@ export interface LockClientEvents {
 
 /** The server's `redlease-reason` trailer: a stable reason code for every error it returns. */
 const REASON_TRAILER = 'redlease-reason';
+/** Re-sends of one Acquire whose grant arrived too late to use, before giving up (VALIDITY_EXHAUSTED). */
+const MAX_RECLAIMS = 3;
 /** For retry delays of calls made without a signal. */
 const NEVER = new AbortController().signal;
 /** Longest wait the server accepts (DESIGN: wait ≤ 5 min). */
@@ -170,8 +172,14 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
     // lease and the server answers it instead of granting a second one.
     const lockId = randomBytes(16).toString('hex');
     const started = performance.now();
-    for (let attempt = 1; ; attempt++) {
-      const waitLeft = waitMs === 0 ? 0 : Math.max(1, Math.ceil(waitMs - (performance.now() - started)));
+    let attempt = 1; // counts sends that failed with UNAVAILABLE
+    let reclaims = 0; // counts re-sends of a grant that arrived late
+    for (;;) {
+      // A reclaim re-sends with wait 0: the server then renews the lease this lock id already holds, without
+      // queueing again behind the others (server/coordinator: a try-once lock_id reclaims only its own lease).
+      const reclaim = reclaims > 0;
+      const waitLeft =
+        reclaim || waitMs === 0 ? 0 : Math.max(1, Math.ceil(waitMs - (performance.now() - started)));
       let reason = '';
       const sentAt = performance.now();
       try {
@@ -184,16 +192,20 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
           },
         );
         if (!lease) throw new LockError('the server answered without a lease', 'INTERNAL', '', resource);
-        if (performance.now() >= sentAt + lease.validityMs) {
-          // The answer came after the validity it carries had run out (RELIABILITY S2): not a usable lease.
-          // Re-sending the same lock id renews it with a fresh validity.
-          if (attempt < this.attempts) continue;
-          throw new LockError(
-            `the lease on "${resource}" expired before the server's answer arrived (validity ${lease.validityMs} ms)`,
-            'DEADLINE_EXCEEDED',
-            'VALIDITY_EXHAUSTED',
-            resource,
-          );
+        if (performance.now() - sentAt > lease.validityMs / 3) {
+          // More than a third of the validity went by before the answer arrived: time spent in the server's
+          // queue, or a slow network. The deadline counts from the send (RELIABILITY D2), so this lease would
+          // expire before its first renewal, or already has (S2). Reclaim it at once: the same lease, renewed,
+          // its validity counted from the new send.
+          if (++reclaims > MAX_RECLAIMS) {
+            throw new LockError(
+              `the lease on "${resource}" kept arriving too late to use (validity ${lease.validityMs} ms, answer after ${Math.round(performance.now() - sentAt)} ms); use a longer ttl`,
+              'DEADLINE_EXCEEDED',
+              'VALIDITY_EXHAUSTED',
+              resource,
+            );
+          }
+          continue;
         }
         const { fencingToken, validityMs, nodes } = lease;
         const grant = { resource, lockId, fencingToken, ttlMs, clientId, nodes, sentAt, validityMs };
@@ -201,10 +213,14 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
       } catch (error) {
         const mapped = toLockError(error, resource, reason);
         const waitRemains = waitMs === 0 || performance.now() - started < waitMs;
+        if (reclaim && mapped instanceof LockHeldError && waitMs > 0 && waitRemains) {
+          reclaims = 0; // the late grant ran out meanwhile and someone else took it: wait again
+          continue;
+        }
         const retry =
           isRetryable(mapped) && attempt < this.attempts && waitRemains && !options.signal?.aborted;
         const pause = retry
-          ? delay(options.signal ?? NEVER, backoffMs(attempt, this.initialDelayMs, this.maxDelayMs))
+          ? delay(options.signal ?? NEVER, backoffMs(attempt++, this.initialDelayMs, this.maxDelayMs))
           : Promise.reject(mapped);
         // Whatever ends the call here (this error, or an abort during the pause) may leave a granted lease behind.
         await pause.catch((stop: unknown) => {

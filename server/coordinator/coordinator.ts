@@ -6,6 +6,7 @@ import {
   type LockState,
   type Mode,
   NoQuorumError,
+  NotHolderError,
   newLockId,
   type Redlock,
   type ReleaseResult,
@@ -109,15 +110,12 @@ export class Coordinator {
     let lease: Lease;
     if (waitMs === 0) {
       const queued = this.queues.get(resource)?.size ?? 0;
-      // Try-once callers do not jump the queue (a lock_id re-send may still learn it holds the lease).
-      if (queued > 0 && request.lockId === undefined) {
-        throw new HeldByAnotherError(
-          'LOCK_HELD',
-          `resource "${resource}" is held: ${queued} Acquire call(s) are already waiting for it on this server; set wait_timeout_ms to join the queue`,
-          [],
-        );
-      }
-      lease = await this.engine.acquire(resource, options);
+      // Try-once callers do not jump the queue. One with a lock_id may still reclaim the lease that lock_id holds
+      // (an idempotent re-send, or an SDK refreshing a grant that arrived late): that renews, it grants nothing.
+      lease =
+        queued === 0
+          ? await this.engine.acquire(resource, options)
+          : await this.reclaim(resource, { ttlMs: request.ttlMs, lockId: request.lockId }, queued);
     } else {
       // Validated before queueing; a try-once call is validated by the engine itself.
       this.engine.validateAcquire(resource, options);
@@ -125,6 +123,26 @@ export class Coordinator {
     }
     this.granted(lease, performance.now() - started);
     return lease;
+  }
+
+  /** While others wait for `resource`: renew the lease `lockId` already holds, or refuse as held. */
+  private async reclaim(
+    resource: string,
+    options: { ttlMs?: number; lockId?: string },
+    queued: number,
+  ): Promise<Lease> {
+    const held = () =>
+      new HeldByAnotherError(
+        'LOCK_HELD',
+        `resource "${resource}" is held: ${queued} Acquire call(s) are already waiting for it on this server; set wait_timeout_ms to join the queue`,
+        [],
+      );
+    if (options.lockId === undefined) throw held();
+    try {
+      return await this.engine.extend(resource, options.lockId, options.ttlMs);
+    } catch (error) {
+      throw error instanceof NotHolderError ? held() : error;
+    }
   }
 
   private validateWait(waitMs: number | undefined): number {
