@@ -141,6 +141,14 @@ describe('LockClient', () => {
     const extended = logs.filter((l) => l.event === 'extended' && l.resource === resource);
     expect(extended.length).toBeGreaterThanOrEqual(8);
     expect(new Set(extended.map((l) => l.token))).toEqual(new Set([lease.fencingToken]));
+
+    // Releasing an attached lease is not a loss, though the server also tells its stream about the release.
+    const lost: unknown[] = [];
+    client.on('lost', (_lease, error) => lost.push(error));
+    expect(await lease.release()).toBe(true);
+    expect(lease.signal.reason).toBeInstanceOf(LeaseReleasedError);
+    await client.describe(resource); // one more round trip, for a LOST notice in flight to arrive
+    expect(lost).toEqual([]);
   });
 
   it('a LOST pushed by the server aborts the signal at once with LeaseLostError; release then answers false', async () => {

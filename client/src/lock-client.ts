@@ -119,7 +119,8 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
   private readonly maxDelayMs: number;
   private readonly maxLeasesPerStream: number;
   private readonly streams: KeepAliveStream[] = [];
-  private readonly leases = new Set<Lease>();
+  /** Leases held, each with the KeepAlive stream renewing it (undefined: autoRenew false). */
+  private readonly leases = new Map<Lease, KeepAliveStream | undefined>();
   private readonly owner: LeaseOwner;
   private closing: Promise<void> | undefined;
 
@@ -284,9 +285,11 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
    */
   close(options: { release?: boolean } = {}): Promise<void> {
     this.closing ??= (async () => {
-      if (options.release ?? true) await Promise.allSettled([...this.leases].map((lease) => lease.release()));
+      if (options.release ?? true)
+        await Promise.allSettled([...this.leases.keys()].map((lease) => lease.release()));
       for (const stream of this.streams) stream.close();
-      for (const lease of this.leases) lease.lose('lost', 'the LockClient was closed without releasing it');
+      for (const lease of this.leases.keys())
+        lease.lose('lost', 'the LockClient was closed without releasing it');
       this.channel.close();
     })();
     return this.closing;
@@ -297,8 +300,8 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
   }
 
   private hold(lease: Lease, autoRenew: boolean): Lease {
-    this.leases.add(lease);
     const stream = autoRenew ? this.streamWithRoom() : undefined;
+    this.leases.set(lease, stream);
     stream?.attach(lease);
     lease.signal.addEventListener(
       'abort',
@@ -344,6 +347,9 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
 
   private async release(lease: Lease): Promise<boolean> {
     const { resource, lockId } = lease;
+    // Stop renewing first: the server pushes LOST ("released by a Release call") to the stream the lease is
+    // attached to, and that notice may arrive before the Release answer; it is not a loss.
+    this.leases.get(lease)?.detach(lease);
     try {
       await this.call(resource, undefined, (callOptions) =>
         this.lock.release({ resource, lockId }, callOptions),
