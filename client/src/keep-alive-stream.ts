@@ -64,7 +64,7 @@ export class KeepAliveStream {
     clearTimeout(this.idleTimer);
     const entry: Entry = { lease, timer: undefined, sent: [] };
     this.entries.set(lease.lockId, entry);
-    this.schedule(entry, interval(lease));
+    this.schedule(entry, lease.renewIntervalMs);
   }
 
   /** Stops renewing `lease`; closes the stream a while after the last lease left. */
@@ -97,7 +97,7 @@ export class KeepAliveStream {
   private renew(entry: Entry): void {
     if (!entry.lease.isHeld()) return; // the lease ended; the client detaches it
     const oldest = entry.sent[0];
-    if (oldest !== undefined && performance.now() - oldest >= interval(entry.lease) / 2) {
+    if (oldest !== undefined && performance.now() - oldest >= entry.lease.renewIntervalMs / 2) {
       // The renewal sent one interval ago is still unanswered: presume the connection dead (half-open,
       // blackholed) rather than wait for gRPC keepalive pings, which take tens of seconds; reconnecting re-sends
       // every renewal. (Half an interval, not a whole one: timers may fire a little early.)
@@ -108,7 +108,7 @@ export class KeepAliveStream {
       return;
     }
     this.send(entry);
-    this.schedule(entry, interval(entry.lease));
+    this.schedule(entry, entry.lease.renewIntervalMs);
   }
 
   private send(entry: Entry): void {
@@ -151,7 +151,7 @@ export class KeepAliveStream {
           this.hooks.renewed(lease, response.validityMs);
         } else {
           this.hooks.renewalFailed(lease, response.reason || 'renewal not confirmed');
-          this.schedule(entry, Math.max(RETRY_MIN_MS, interval(lease) / RETRY_FRACTION));
+          this.schedule(entry, Math.max(RETRY_MIN_MS, lease.renewIntervalMs / RETRY_FRACTION));
         }
         return;
       }
@@ -193,8 +193,4 @@ export class KeepAliveStream {
     call?.abort.abort();
     call?.requests.end();
   }
-}
-
-function interval(lease: Lease): number {
-  return lease.renewIntervalMs;
 }
