@@ -93,6 +93,8 @@ export interface LockClientEvents {
 const REASON_TRAILER = 'redlease-reason';
 /** Re-sends of one Acquire whose grant arrived too late to use, before giving up (VALIDITY_EXHAUSTED). */
 const MAX_RECLAIMS = 3;
+/** Call option through which a call reports the server's trailer (the `redlease-reason`). */
+type TrailerOption = { onTrailer: (trailer: Metadata) => void };
 /** For retry delays of calls made without a signal. */
 const NEVER = new AbortController().signal;
 /** Longest wait the server accepts (DESIGN: wait ≤ 5 min). */
@@ -181,16 +183,13 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
       const reclaim = reclaims > 0;
       const waitLeft =
         reclaim || waitMs === 0 ? 0 : Math.max(1, Math.ceil(waitMs - (performance.now() - started)));
-      let reason = '';
       const sentAt = performance.now();
       try {
-        const { lease } = await this.lock.acquire(
-          { resource, ttlMs, clientId, waitTimeoutMs: waitLeft, lockId },
-          {
-            signal: options.signal,
-            deadline: waitLeft + this.callTimeoutMs,
-            onTrailer: (trailer) => (reason = trailer.get(REASON_TRAILER) ?? ''),
-          },
+        const { lease } = await this.sendOnce(resource, (trailer) =>
+          this.lock.acquire(
+            { resource, ttlMs, clientId, waitTimeoutMs: waitLeft, lockId },
+            { ...trailer, signal: options.signal, deadline: waitLeft + this.callTimeoutMs },
+          ),
         );
         if (!lease) throw new LockError('the server answered without a lease', 'INTERNAL', '', resource);
         if (performance.now() - sentAt > lease.validityMs / 3) {
@@ -211,8 +210,7 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
         const { fencingToken, validityMs, nodes } = lease;
         const grant = { resource, lockId, fencingToken, ttlMs, clientId, nodes, sentAt, validityMs };
         return this.hold(new Lease(grant, this.owner), options.autoRenew ?? true);
-      } catch (error) {
-        const mapped = toLockError(error, resource, reason);
+      } catch (mapped) {
         const waitRemains = waitMs === 0 || performance.now() - started < waitMs;
         if (reclaim && mapped instanceof LockHeldError && waitMs > 0 && waitRemains) {
           reclaims = 0; // the late grant ran out meanwhile and someone else took it: wait again
@@ -370,27 +368,29 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
   private async call<T>(
     resource: string,
     signal: AbortSignal | undefined,
-    send: (options: {
-      signal?: AbortSignal;
-      deadline: number;
-      onTrailer: (trailer: Metadata) => void;
-    }) => Promise<T>,
+    send: (options: { signal?: AbortSignal; deadline: number } & TrailerOption) => Promise<T>,
   ): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      let reason = '';
       try {
-        return await send({
-          signal,
-          deadline: this.callTimeoutMs,
-          onTrailer: (trailer) => (reason = trailer.get(REASON_TRAILER) ?? ''),
-        });
+        return await this.sendOnce(resource, (options) =>
+          send({ ...options, signal, deadline: this.callTimeoutMs }),
+        );
       } catch (error) {
-        const mapped = toLockError(error, resource, reason);
         // While closing, one attempt each: close() must be prompt, and an unreleased lock runs out its ttl.
         const attempts = this.closing ? 1 : this.attempts;
-        if (!isRetryable(mapped) || attempt >= attempts || signal?.aborted) throw mapped;
+        if (!isRetryable(error) || attempt >= attempts || signal?.aborted) throw error;
         await delay(signal ?? NEVER, backoffMs(attempt, this.initialDelayMs, this.maxDelayMs));
       }
+    }
+  }
+
+  /** One send that collects the server's reason trailer; a failure comes back as a typed error (toLockError). */
+  private async sendOnce<T>(resource: string, send: (options: TrailerOption) => Promise<T>): Promise<T> {
+    let reason = '';
+    try {
+      return await send({ onTrailer: (trailer) => (reason = trailer.get(REASON_TRAILER) ?? '') });
+    } catch (error) {
+      throw toLockError(error, resource, reason);
     }
   }
 
