@@ -77,6 +77,8 @@ describe('defaults', () => {
       nodes: ['127.0.0.1:6381', '127.0.0.1:6382', '127.0.0.1:6383'],
       grpcHost: '127.0.0.1',
       grpcPort: 50051,
+      httpHost: '127.0.0.1',
+      httpPort: 8000,
       mode: 'redlock',
       defaultTtlMs: 30_000,
       minTtlMs: 100,
@@ -262,6 +264,8 @@ describe('invalid configuration is a one-line ConfigError naming the option and 
     [['--grpc-listen', '127.0.0.1'], {}, 'grpcListen', 'is not host:port'],
     [['--grpc-listen', '127.0.0.1:65536'], {}, 'grpcListen', 'must be a whole number in [0, 65535]'],
     [['--grpc-listen', ':::50051'], {}, 'grpcListen', 'as in [::]:50051'],
+    [['--http-listen', '127.0.0.1:x'], {}, 'httpListen', 'must be a whole number in [0, 65535]'],
+    [['--http-listen', '127.0.0.1:50051'], {}, 'httpListen', 'is also the gRPC port'],
     // choices
     [['--mode', 'REDLOCK'], {}, 'mode', 'must be one of redlock, single, got "REDLOCK"'],
     [[], { REDLEASE_MODE: 'fast' }, 'mode', 'got "fast"'],

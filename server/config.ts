@@ -35,6 +35,10 @@ export interface ServerConfig {
   grpcHost: string;
   /** 0 = any free port. */
   grpcPort: number;
+  /** The lab JSON API and /metrics: host to bind, without brackets. */
+  httpHost: string;
+  /** 0 = any free port. */
+  httpPort: number;
   mode: Mode;
   defaultTtlMs: number;
   minTtlMs: number;
@@ -88,7 +92,7 @@ export const GROUPS = ['Redis nodes', 'Listening', 'Leases', 'Limits', 'Security
 
 type IntegerKey = Exclude<
   { [K in keyof ServerConfig]-?: ServerConfig[K] extends number ? K : never }[keyof ServerConfig],
-  'grpcPort'
+  'grpcPort' | 'httpPort'
 >;
 
 interface Common {
@@ -116,7 +120,7 @@ export type OptionSpec = Common &
     | { type: 'choice'; key: 'mode' | 'logLevel'; default: string; choices: readonly string[] }
     | { type: 'string'; key: 'keyPrefix' | 'redisUsername'; default?: string }
     | { type: 'nodes'; key: 'nodes'; default: string }
-    | { type: 'listen'; key: 'grpcListen'; default: string }
+    | { type: 'listen'; key: 'grpcListen' | 'httpListen'; default: string }
     /** A secret given directly: environment only. */
     | { type: 'secret'; key: 'redisPassword' | 'adminToken' | 'clientTokens' }
     /** A path; `secret` files are also checked for permissions. */
@@ -217,6 +221,16 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: '127.0.0.1:50051',
     group: 'Listening',
     description: 'gRPC listen address, host:port (IPv6 as [::]:50051); port 0 = any free port',
+  },
+  {
+    key: 'httpListen',
+    type: 'listen',
+    flag: '--http-listen',
+    env: 'REDLEASE_HTTP_LISTEN',
+    default: '127.0.0.1:8000',
+    group: 'Listening',
+    description:
+      'HTTP listen address of the lab JSON API and /metrics, host:port; port 0 = any free port (HTTPS with the gRPC TLS options)',
   },
   {
     key: 'shutdownGraceMs',
@@ -641,6 +655,11 @@ export function parseConfig(
     get(option('grpcListen')) ?? option('grpcListen').default,
     0,
   );
+  const httpListen = parseHostPort(
+    option('httpListen'),
+    get(option('httpListen')) ?? option('httpListen').default,
+    0,
+  );
   const keyPrefix = parseKeyPrefix(get(option('keyPrefix')) ?? DEFAULTS.keyPrefix);
 
   const secrets = new Secrets(flags, fromEnv, warnings);
@@ -663,16 +682,26 @@ export function parseConfig(
   }
   const tls = parseTls(get, warnings);
 
-  if (!isLoopback(listen.host)) {
-    const where = `${optionLabel(option('grpcListen'))}: ${hostPort(listen.host, listen.port)} is reachable from other machines`;
+  if (httpListen.port !== 0 && httpListen.port === listen.port) {
+    throw fail(
+      option('httpListen'),
+      `port ${httpListen.port} is also the gRPC port (${optionLabel(option('grpcListen'))}); give each its own port`,
+    );
+  }
+  for (const [spec, where] of [
+    [option('grpcListen'), listen],
+    [option('httpListen'), httpListen],
+  ] as const) {
+    if (isLoopback(where.host)) continue;
+    const exposed = `${optionLabel(spec)}: ${hostPort(where.host, where.port)} is reachable from other machines`;
     if (!tls) {
       warnings.push(
-        `${where} without TLS, so lock ids cross the network in clear text; set --tls-cert-file and --tls-key-file`,
+        `${exposed} without TLS, so lock ids cross the network in clear text; set --tls-cert-file and --tls-key-file`,
       );
     }
     if (clientTokens.length === 0) {
       warnings.push(
-        `${where} and no client tokens are set, so anyone who connects can take and release locks; set REDLEASE_CLIENT_TOKENS or --client-tokens-file`,
+        `${exposed} and no client tokens are set, so anyone who connects can take and release locks; set REDLEASE_CLIENT_TOKENS or --client-tokens-file`,
       );
     }
   }
@@ -683,6 +712,8 @@ export function parseConfig(
     ...(redisPassword !== undefined && { redisPassword: redisPassword.value }),
     grpcHost: listen.host,
     grpcPort: listen.port,
+    httpHost: httpListen.host,
+    httpPort: httpListen.port,
     mode,
     ...(ints as Record<IntegerKey, number>),
     keyPrefix,

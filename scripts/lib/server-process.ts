@@ -34,8 +34,17 @@ export class ServerProcess extends NodeProcess {
   }
 
   get grpcPort(): number {
+    return this.listeningPort('grpc');
+  }
+
+  /** The lab JSON API's port (use --http-listen 127.0.0.1:0 for a free one). */
+  get httpPort(): number {
+    return this.listeningPort('http');
+  }
+
+  private listeningPort(field: 'grpc' | 'http'): number {
     const line = this.logs.find((l) => l.msg === 'redlease listening');
-    const address = String(line?.grpc ?? '');
+    const address = String(line?.[field] ?? '');
     return Number(address.slice(address.lastIndexOf(':') + 1));
   }
 }

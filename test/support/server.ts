@@ -19,8 +19,11 @@ import { parseConfig } from '../../server/config.js';
 export { rejection, waitFor } from '../../scripts/lib/wait.js';
 export { uniqueResource } from './engine.js';
 
-/** Short timings so fault tests run in seconds (node checks every 50 ms; a restarted node waits ≤ 10 s). */
+/** Short timings so fault tests run in seconds (node checks every 50 ms; a restarted node waits ≤ 10 s), and the
+ *  HTTP API on a free port (tests run in parallel; the default 8000 is the demo's). */
 export const FAST_FLAGS = [
+  '--http-listen',
+  '127.0.0.1:0',
   '--health-interval-ms',
   '50',
   '--default-ttl-ms',
