@@ -12,7 +12,9 @@ import {
   type ReleaseResult,
 } from '../redlock/index.js';
 import { LimitError, ShuttingDownError } from './errors.js';
+import { HeldLeases } from './held-leases.js';
 import { type AttachedLease, LeaseSession, type SessionOutput } from './lease-session.js';
+import { failureOutcome, type LockEvents, type LossKind, NO_EVENTS, type Outcome } from './lock-events.js';
 import { ReleaseListener } from './release-listener.js';
 import { type Waiter, WaitQueue } from './wait-queue.js';
 
@@ -65,12 +67,15 @@ export class Coordinator {
   /** Resources whose announced release is being checked against attached leases; true = check again after. */
   private readonly checking = new Map<string, boolean>();
   private readonly releases: ReleaseListener;
+  private readonly held = new HeldLeases();
   private closing = false;
 
   constructor(
     readonly engine: Redlock,
     readonly limits: CoordinatorLimits,
     private readonly log: Logger,
+    /** Told of every outcome (the metrics). */
+    private readonly events: LockEvents = NO_EVENTS,
   ) {
     this.releases = new ReleaseListener(
       engine.options.nodes,
@@ -95,7 +100,36 @@ export class Coordinator {
     return this.closing;
   }
 
+  /** Acquire calls waiting in this server's queues. */
+  get waiterCount(): number {
+    return this.waiting;
+  }
+
+  /** Leases attached to KeepAlive streams. */
+  get attachedCount(): number {
+    let n = 0;
+    for (const set of this.attached.values()) n += set.size;
+    return n;
+  }
+
+  /** Leases granted or extended through this server that are still within their validity, as far as it knows. */
+  get heldCount(): number {
+    return this.held.count;
+  }
+
   async acquire(request: AcquireRequest, signal: AbortSignal): Promise<Lease> {
+    const started = performance.now();
+    try {
+      const lease = await this.acquireLease(request, signal);
+      this.events.acquire(this.granted(lease, request, performance.now() - started));
+      return lease;
+    } catch (error) {
+      this.events.acquire(failureOutcome(error, signal));
+      throw error;
+    }
+  }
+
+  private async acquireLease(request: AcquireRequest, signal: AbortSignal): Promise<Lease> {
     if (this.closing) throw new ShuttingDownError();
     const { resource } = request;
     const waitMs = this.validateWait(request.waitTimeoutMs);
@@ -106,23 +140,17 @@ export class Coordinator {
       lockId: request.lockId ?? newLockId(),
       signal,
     };
-    const started = performance.now();
-    let lease: Lease;
     if (waitMs === 0) {
       const queued = this.queues.get(resource)?.size ?? 0;
       // Try-once callers do not jump the queue. One with a lock_id may still reclaim the lease that lock_id holds
       // (an idempotent re-send, or an SDK refreshing a grant that arrived late): that renews, it grants nothing.
-      lease =
-        queued === 0
-          ? await this.engine.acquire(resource, options)
-          : await this.reclaim(resource, { ttlMs: request.ttlMs, lockId: request.lockId }, queued);
-    } else {
-      // Validated before queueing; a try-once call is validated by the engine itself.
-      this.engine.validateAcquire(resource, options);
-      lease = await this.acquireWaiting(resource, options, waitMs);
+      return queued === 0
+        ? await this.engine.acquire(resource, options)
+        : await this.reclaim(resource, { ttlMs: request.ttlMs, lockId: request.lockId }, queued);
     }
-    this.granted(lease, performance.now() - started);
-    return lease;
+    // Validated before queueing; a try-once call is validated by the engine itself.
+    this.engine.validateAcquire(resource, options);
+    return await this.acquireWaiting(resource, options, waitMs);
   }
 
   /** While others wait for `resource`: renew the lease `lockId` already holds, or refuse as held. */
@@ -184,16 +212,24 @@ export class Coordinator {
     const waiter = queue.join();
     this.waiting++;
     const waitEnds = waiter.joinedAt + waitMs;
-    let outcome = 'acquired';
+    let outcome: Outcome = 'acquired';
     try {
       await this.waitTurn(queue, waiter, resource, waitMs, waitEnds, signal);
       const { retryDelayMs, retryJitterMs } = this.engine.options;
+      // A release before this moment was already tried for and lost: it is not what hands the lock over.
+      let triedSince = waiter.joinedAt;
       for (;;) {
         const seen = queue.version;
+        const attemptStarted = performance.now();
         try {
-          return await this.engine.acquire(resource, { ...options, retryCount: 0 });
+          const lease = await this.engine.acquire(resource, { ...options, retryCount: 0 });
+          const release = queue.releasedAt;
+          if (release !== undefined && release >= triedSince)
+            this.events.handoff(performance.now() - release);
+          return lease;
         } catch (error) {
           if (!(error instanceof HeldByAnotherError)) throw error;
+          triedSince = attemptStarted;
           if (this.closing) throw new ShuttingDownError();
           if (queue.version !== seen) continue; // released while we asked: ask again now
           const remaining = waitEnds - performance.now();
@@ -208,19 +244,21 @@ export class Coordinator {
         }
       }
     } catch (error) {
-      outcome = waitOutcome(error, signal);
+      outcome = failureOutcome(error, signal);
       throw error;
     } finally {
       queue.leave(waiter);
       this.waiting--;
       if (queue.size === 0) this.queues.delete(resource);
+      const waitedMs = performance.now() - waiter.joinedAt;
+      this.events.waited(outcome, waitedMs);
       this.log.info(
         {
           event: 'waited',
           resource,
           client_id: options.clientId ?? '',
-          waited_ms: Math.round(performance.now() - waiter.joinedAt),
-          outcome,
+          waited_ms: Math.round(waitedMs),
+          outcome: outcome === 'held' ? 'timed-out' : outcome,
         },
         'lock waited',
       );
@@ -251,7 +289,15 @@ export class Coordinator {
 
   async release(resource: string, lockId: string, from?: LeaseSession): Promise<ReleaseResult> {
     const started = performance.now();
-    const result = await this.engine.release(resource, lockId);
+    let result: ReleaseResult;
+    try {
+      result = await this.engine.release(resource, lockId);
+    } catch (error) {
+      this.events.release(failureOutcome(error));
+      throw error;
+    }
+    this.events.release(result.released ? 'released' : 'not_held');
+    this.held.ended(resource, lockId);
     this.queues.get(resource)?.wake();
     this.log.info(
       {
@@ -266,7 +312,7 @@ export class Coordinator {
     );
     for (const lease of this.attachedTo(resource)) {
       if (lease.lockId === lockId && lease.session !== from) {
-        lease.session.lose(lease, 'released by a Release call');
+        lease.session.lose(lease, 'released', 'released by a Release call');
       }
     }
     return result;
@@ -275,7 +321,16 @@ export class Coordinator {
   /** `quiet`: a KeepAlive renewal, logged at debug (they come every third of a ttl per lease). */
   async extend(resource: string, lockId: string, ttlMs: number | undefined, quiet = false): Promise<Lease> {
     const started = performance.now();
-    const lease = await this.engine.extend(resource, lockId, ttlMs);
+    let lease: Lease;
+    try {
+      lease = await this.engine.extend(resource, lockId, ttlMs);
+    } catch (error) {
+      this.events.extend(failureOutcome(error));
+      if (error instanceof NotHolderError) this.held.ended(resource, lockId);
+      throw error;
+    }
+    this.events.extend('extended');
+    this.held.extended(lease);
     this.log[quiet ? 'debug' : 'info'](
       {
         event: 'extended',
@@ -331,8 +386,10 @@ export class Coordinator {
     if (set.size === 0) this.attached.delete(lease.resource);
   }
 
-  /** Logged once per lost lease by its session. */
-  lost(lease: AttachedLease, reason: string): void {
+  /** Reported once per lost lease by its session. */
+  lost(lease: AttachedLease, kind: LossKind, reason: string): void {
+    this.events.lost(kind);
+    this.held.ended(lease.resource, lease.lockId);
     this.log.warn(
       {
         event: 'lost',
@@ -374,10 +431,15 @@ export class Coordinator {
     this.releases.close();
   }
 
-  private granted(lease: Lease, durationMs: number): void {
+  /**
+   * Logs a grant and tells KeepAlive streams whose lease it took over. A re-send that got back the lease its lock id
+   * already held (same token) is `reclaimed`: logged and counted apart, so one grant is never counted twice.
+   */
+  private granted(lease: Lease, request: AcquireRequest, durationMs: number): Outcome {
+    const outcome = this.held.granted(lease) ? 'acquired' : 'reclaimed';
     this.log.info(
       {
-        event: 'acquired',
+        event: outcome,
         resource: lease.resource,
         client_id: lease.clientId,
         token: lease.fencingToken,
@@ -386,18 +448,21 @@ export class Coordinator {
         attempts: lease.attempts,
         nodes: lease.nodes,
         mode: lease.mode,
+        wait_timeout_ms: request.waitTimeoutMs ?? 0,
         duration_ms: round(durationMs),
       },
-      'lock acquired',
+      `lock ${outcome}`,
     );
     for (const other of this.attachedTo(lease.resource)) {
       if (other.lockId !== lease.lockId) {
         other.session.lose(
           other,
+          'taken_over',
           `taken over: another lease was granted this resource with fencing token ${lease.fencingToken}`,
         );
       }
     }
+    return outcome;
   }
 
   private attachedTo(resource: string): AttachedLease[] {
@@ -425,7 +490,8 @@ export class Coordinator {
         for (const lease of this.attachedTo(resource)) {
           if (lease.renewing > 0) continue;
           const held = await this.engine.holds(resource, lease.lockId);
-          if (held === 'not-held') lease.session.lose(lease, 'released (announced by a Redis node)');
+          if (held === 'not-held')
+            lease.session.lose(lease, 'released', 'released (announced by a Redis node)');
         }
       } while (this.checking.get(resource));
     } catch (error) {
@@ -434,15 +500,6 @@ export class Coordinator {
       this.checking.delete(resource);
     }
   }
-}
-
-/** How a wait ended without a lease, for the `waited` log line. */
-function waitOutcome(error: unknown, signal: AbortSignal): string {
-  if (error instanceof HeldByAnotherError) return 'timed-out';
-  if (signal.aborted) return 'cancelled';
-  if (error instanceof ShuttingDownError) return 'shutdown';
-  if (error instanceof NoQuorumError) return 'unavailable';
-  return 'failed';
 }
 
 function waitRanOut(error: HeldByAnotherError, resource: string, waitMs: number): HeldByAnotherError {

@@ -1,6 +1,7 @@
 import { type InvalidArgumentError, NoQuorumError, NotHolderError } from '../redlock/index.js';
 import type { Coordinator } from './coordinator.js';
 import { LimitError } from './errors.js';
+import type { LossKind } from './lock-events.js';
 
 export interface KeepAliveRequest {
   resource: string;
@@ -184,7 +185,7 @@ export class LeaseSession {
       };
     } catch (error) {
       if (error instanceof NotHolderError) {
-        if (lease) this.forget(lease, error.message);
+        if (lease) this.forget(lease, 'not_held', error.message);
         return answer(request, 'lost', lease?.fencingToken ?? 0, error.message);
       }
       if (error instanceof NoQuorumError) {
@@ -192,7 +193,7 @@ export class LeaseSession {
         const left = lease ? Math.floor(lease.deadline - started) : 0;
         if (lease && left <= 0) {
           const reason = `validity ran out while renewal failed: ${error.message}`;
-          this.forget(lease, reason);
+          this.forget(lease, 'renewal_failed', reason);
           return answer(request, 'lost', lease.fencingToken, reason);
         }
         return {
@@ -244,23 +245,23 @@ export class LeaseSession {
           if (lease.renewing === 0) this.schedule(lease);
           return;
         }
-        this.lose(lease, 'validity ran out: no renewal succeeded before the lease’s deadline');
+        this.lose(lease, 'expired', 'validity ran out: no renewal succeeded before the lease’s deadline');
       },
       Math.max(0, lease.deadline - performance.now()),
     );
   }
 
   /** Pushes LOST, unasked, and stops watching the lease. */
-  lose(lease: AttachedLease, reason: string): void {
-    if (this.closed || !this.forget(lease, reason)) return;
+  lose(lease: AttachedLease, kind: LossKind, reason: string): void {
+    if (this.closed || !this.forget(lease, kind, reason)) return;
     this.output.send(answer(lease, 'lost', lease.fencingToken, reason));
   }
 
   /** Stops watching a lost lease and logs the loss, once: false when it was no longer attached. */
-  private forget(lease: AttachedLease, reason: string): boolean {
+  private forget(lease: AttachedLease, kind: LossKind, reason: string): boolean {
     if (this.leases.get(`${lease.resource}\n${lease.lockId}`) !== lease) return false;
     this.detach(lease);
-    this.coordinator.lost(lease, reason);
+    this.coordinator.lost(lease, kind, reason);
     return true;
   }
 

@@ -16,6 +16,8 @@ export class WaitQueue {
   private readonly waiters: WaiterImpl[] = [];
   /** Bumped by every wake(): a release was seen for this resource. */
   version = 0;
+  /** When the last wake() came (monotonic ms): the start of a hand-off. */
+  releasedAt: number | undefined;
 
   get size(): number {
     return this.waiters.length;
@@ -46,6 +48,7 @@ export class WaitQueue {
   /** The resource may be free now (a release was seen): the head retries. */
   wake(): void {
     this.version++;
+    this.releasedAt = performance.now();
     this.waiters[0]?.notify();
   }
 
