@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { ServerError, type ServerMiddleware, Status } from 'nice-grpc';
+import type { ServerMiddleware } from 'nice-grpc';
 import { AdminServiceDefinition } from '../../client/src/gen/redlease/v1/admin.js';
 import { LockServiceDefinition } from '../../client/src/gen/redlease/v1/lock.js';
 
@@ -13,51 +13,91 @@ export interface AuthOptions {
 const ADMIN_PREFIX = `/${AdminServiceDefinition.fullName}/`;
 const LOCK_PREFIX = `/${LockServiceDefinition.fullName}/`;
 
+/** What a call reaches: admin operations, lock operations, or open endpoints (health, reflection, metrics). */
+export type AuthTarget = 'admin' | 'lock' | 'open';
+
+/** A call refused by authentication: UNAUTHENTICATED (no or a wrong token) or PERMISSION_DENIED. */
+export class AuthError extends Error {
+  constructor(
+    readonly code: 'UNAUTHENTICATED' | 'PERMISSION_DENIED',
+    /** Stable, machine-readable: TOKEN_REQUIRED, ADMIN_TOKEN_REQUIRED, CLIENT_TOKEN_ON_ADMIN, ADMIN_LOOPBACK_ONLY. */
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+  }
+
+  override get name(): string {
+    return 'AuthError';
+  }
+}
+
 /**
- * Authentication by bearer token in the `authorization` metadata. AdminService: the admin token when one is
- * configured, otherwise loopback peers only. LockService: one of the client tokens when any are configured
- * (the admin token is accepted too); a client token on an admin call is PERMISSION_DENIED. Health and reflection stay open, as probes and tools expect. Tokens are
- * compared in constant time and never logged.
+ * The access rules of both edges (gRPC metadata, HTTP headers), by bearer token. Admin: the admin token when one
+ * is configured, otherwise loopback peers only. Lock operations: one of the client tokens when any are configured
+ * (the admin token is accepted too); a client token on an admin call is PERMISSION_DENIED. Open endpoints stay
+ * open, as probes and tools expect. Tokens are compared in constant time and never logged.
  */
-export function authentication(options: AuthOptions): ServerMiddleware {
-  const admin = options.adminToken === undefined ? undefined : digest(options.adminToken);
-  const clientOnly = options.clientTokens.map(digest);
-  const clients = admin ? [...clientOnly, admin] : clientOnly;
-  return async function* authenticate(call, context) {
-    const path = call.method.path;
-    if (path.startsWith(ADMIN_PREFIX)) {
-      if (admin === undefined) {
-        if (!isLoopbackPeer(context.peer)) {
-          throw new ServerError(
-            Status.PERMISSION_DENIED,
+export class Authenticator {
+  private readonly admin: Buffer | undefined;
+  private readonly clientOnly: Buffer[];
+  private readonly clients: Buffer[];
+
+  constructor(private readonly options: AuthOptions) {
+    this.admin = options.adminToken === undefined ? undefined : digest(options.adminToken);
+    this.clientOnly = options.clientTokens.map(digest);
+    this.clients = this.admin ? [...this.clientOnly, this.admin] : this.clientOnly;
+  }
+
+  /** Throws AuthError unless a caller presenting `authorization` (the header's value) from a peer may reach `target`. */
+  check(target: AuthTarget, authorization: string | undefined, loopbackPeer: boolean): void {
+    if (target === 'admin') {
+      if (this.admin === undefined) {
+        if (!loopbackPeer) {
+          throw new AuthError(
+            'PERMISSION_DENIED',
+            'ADMIN_LOOPBACK_ONLY',
             'admin calls are accepted only from loopback unless the server has an admin token configured',
           );
         }
-      } else {
-        const presented = bearer(context.metadata.get('authorization'));
-        const hash = presented === undefined ? undefined : digest(presented);
-        if (hash === undefined || !matches(hash, [admin])) {
-          if (hash !== undefined && matches(hash, clientOnly)) {
-            throw new ServerError(
-              Status.PERMISSION_DENIED,
-              'this is a client token: admin calls need the admin token',
-            );
-          }
-          throw new ServerError(
-            Status.UNAUTHENTICATED,
-            'admin calls need the admin token: send metadata "authorization: Bearer <token>"',
-          );
-        }
+        return;
       }
-    } else if (path.startsWith(LOCK_PREFIX) && options.clientTokens.length > 0) {
-      const presented = bearer(context.metadata.get('authorization'));
-      if (presented === undefined || !matches(digest(presented), clients)) {
-        throw new ServerError(
-          Status.UNAUTHENTICATED,
-          'this server needs a client token: send metadata "authorization: Bearer <token>"',
+      const presented = bearer(authorization);
+      const hash = presented === undefined ? undefined : digest(presented);
+      if (hash !== undefined && matches(hash, [this.admin])) return;
+      if (hash !== undefined && matches(hash, this.clientOnly)) {
+        throw new AuthError(
+          'PERMISSION_DENIED',
+          'CLIENT_TOKEN_ON_ADMIN',
+          'this is a client token: admin calls need the admin token',
+        );
+      }
+      throw new AuthError(
+        'UNAUTHENTICATED',
+        'ADMIN_TOKEN_REQUIRED',
+        'admin calls need the admin token: send the header "authorization: Bearer <token>"',
+      );
+    }
+    if (target === 'lock' && this.options.clientTokens.length > 0) {
+      const presented = bearer(authorization);
+      if (presented === undefined || !matches(digest(presented), this.clients)) {
+        throw new AuthError(
+          'UNAUTHENTICATED',
+          'TOKEN_REQUIRED',
+          'this server needs a client token: send the header "authorization: Bearer <token>"',
         );
       }
     }
+  }
+}
+
+/** The gRPC edge of the Authenticator: by method path and the `authorization` metadata. */
+export function authentication(options: AuthOptions): ServerMiddleware {
+  const authenticator = new Authenticator(options);
+  return async function* authenticate(call, context) {
+    const path = call.method.path;
+    const target = path.startsWith(ADMIN_PREFIX) ? 'admin' : path.startsWith(LOCK_PREFIX) ? 'lock' : 'open';
+    authenticator.check(target, context.metadata.get('authorization'), isLoopbackPeer(context.peer));
     return yield* call.next(call.request, context);
   };
 }

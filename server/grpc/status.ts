@@ -3,12 +3,16 @@ import { ServerError, type ServerMiddleware, Status } from 'nice-grpc';
 import type { Logger } from 'pino';
 import { LimitError, ShuttingDownError } from '../coordinator/errors.js';
 import { LockError, type LockErrorCode } from '../redlock/index.js';
+import { AuthError } from './auth.js';
 
 /**
  * The one table from domain outcomes to gRPC status codes (DESIGN, "Status codes"). The HTTP edge maps these
  * gRPC codes to HTTP statuses in its own single table.
  */
-const STATUS_OF: Record<LockErrorCode | LimitError['code'] | ShuttingDownError['code'], Status> = {
+const STATUS_OF: Record<
+  LockErrorCode | LimitError['code'] | ShuttingDownError['code'] | AuthError['code'],
+  Status
+> = {
   // The request can never succeed as sent.
   INVALID_ARGUMENT: Status.INVALID_ARGUMENT,
   // Someone else holds the resource (and the wait, if any, ran out): a normal outcome, retry later.
@@ -21,6 +25,9 @@ const STATUS_OF: Record<LockErrorCode | LimitError['code'] | ShuttingDownError['
   LIMIT: Status.RESOURCE_EXHAUSTED,
   // Retry on another replica or after the restart.
   SHUTTING_DOWN: Status.UNAVAILABLE,
+  // No credentials or wrong ones; right credentials, not allowed here.
+  UNAUTHENTICATED: Status.UNAUTHENTICATED,
+  PERMISSION_DENIED: Status.PERMISSION_DENIED,
 };
 
 /** Trailer carrying the stable machine-readable reason (e.g. LOCK_HELD, TTL_OUT_OF_RANGE); messages are prose. */
@@ -30,7 +37,12 @@ export const REASON_TRAILER = 'redlease-reason';
 export function toServerError(
   error: unknown,
 ): { status: Status; message: string; reason: string } | undefined {
-  if (error instanceof LockError || error instanceof LimitError || error instanceof ShuttingDownError) {
+  if (
+    error instanceof LockError ||
+    error instanceof LimitError ||
+    error instanceof ShuttingDownError ||
+    error instanceof AuthError
+  ) {
     return { status: STATUS_OF[error.code], message: error.message, reason: error.reason };
   }
   return undefined;
