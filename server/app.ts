@@ -11,20 +11,26 @@ import { LockServiceDefinition } from '../client/src/gen/redlease/v1/lock.js';
 import { hostPort, type ServerConfig } from './config.js';
 import { Coordinator } from './coordinator/coordinator.js';
 import { adminService } from './grpc/admin-service.js';
-import { authentication } from './grpc/auth.js';
+import { Authenticator, authentication } from './grpc/auth.js';
+import { callMetrics } from './grpc/call-metrics.js';
 import { serverCredentials } from './grpc/credentials.js';
 import { HealthState, healthService } from './grpc/health-service.js';
 import { lockService } from './grpc/lock-service.js';
 import { loadDescriptorSet, reflectionServices } from './grpc/reflection-service.js';
 import { grpcServerOptions } from './grpc/server-options.js';
 import { errorMapping } from './grpc/status.js';
+import { type RunningHttpServer, startHttpServer } from './http/http-server.js';
+import { Metrics } from './metrics.js';
 import { Redlock } from './redlock/index.js';
 import { parseAddress } from './redlock/options.js';
 
 /** A running redlease server: what main.ts and tests need to reach and stop it. */
 export interface RunningServer {
   readonly grpcPort: number;
+  /** The lab JSON API and /metrics. */
+  readonly httpPort: number;
   readonly engine: Redlock;
+  readonly metrics: Metrics;
   readonly coordinator: Coordinator;
   readonly health: HealthState;
   /** Graceful shutdown (idempotent): see `close` in startServer. */
@@ -64,6 +70,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     keyPrefix: config.keyPrefix,
     logger: log.child({ component: 'engine' }),
   });
+  const metrics = new Metrics();
   const coordinator = new Coordinator(
     engine,
     {
@@ -76,7 +83,10 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       streamIdleMs: config.streamIdleMs,
     },
     log.child({ component: 'locks' }),
+    metrics,
   );
+  metrics.bind(coordinator);
+  const authOptions = { adminToken: config.adminToken, clientTokens: config.clientTokens };
 
   const health = new HealthState();
   for (const name of SERVICE_NAMES) health.set(name, Serving.SERVING);
@@ -90,8 +100,9 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
 
   // use() returns a new server with the middleware: add services to, listen on and shut down that one.
   const server: Server = createServer(grpcServerOptions(config))
+    .use(callMetrics(metrics))
     .use(errorMapping(log.child({ component: 'grpc' })))
-    .use(authentication({ adminToken: config.adminToken, clientTokens: config.clientTokens }));
+    .use(authentication(authOptions));
   server.add(LockServiceDefinition, lockService(coordinator));
   server.add(AdminServiceDefinition, adminService(coordinator));
   server.add(HealthDefinition, healthService(health));
@@ -100,9 +111,22 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
   server.add(ReflectionV1alpha, reflection.v1alpha);
 
   let grpcPort: number;
+  let http: RunningHttpServer;
   try {
     grpcPort = await server.listen(hostPort(config.grpcHost, config.grpcPort), serverCredentials(config.tls));
+    http = await startHttpServer({
+      host: config.httpHost,
+      port: config.httpPort,
+      ...(config.tls && { tls: config.tls }),
+      coordinator,
+      metrics,
+      authenticator: new Authenticator(authOptions),
+      maxBodyBytes: config.maxMessageBytes,
+      log: log.child({ component: 'http' }),
+    });
   } catch (error) {
+    server.forceShutdown();
+    coordinator.shutdown();
     await engine.close();
     throw error;
   }
@@ -110,6 +134,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
   log.info(
     {
       grpc: hostPort(config.grpcHost, grpcPort),
+      http: hostPort(config.httpHost, http.port),
       mode: status.mode,
       nodes: status.nodes.map((n) => ({ name: n.name, address: n.address, up: n.up, voting: n.voting })),
       quorum_available: status.quorumAvailable,
@@ -139,7 +164,10 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       const grace = new Promise<'timeout'>((resolve) => {
         timer = setTimeout(() => resolve('timeout'), config.shutdownGraceMs);
       });
-      const outcome = await Promise.race([server.shutdown().then(() => 'done' as const), grace]);
+      const outcome = await Promise.race([
+        Promise.all([server.shutdown(), http.close(config.shutdownGraceMs)]).then(() => 'done' as const),
+        grace,
+      ]);
       clearTimeout(timer);
       if (outcome === 'timeout') {
         log.warn(
@@ -154,5 +182,5 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     return closing;
   };
 
-  return { grpcPort, engine, coordinator, health, close };
+  return { grpcPort, httpPort: http.port, engine, metrics, coordinator, health, close };
 }

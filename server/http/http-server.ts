@@ -1,0 +1,290 @@
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { isAbortError } from 'abort-controller-x';
+import { Status } from 'nice-grpc';
+import type { Logger } from 'pino';
+import type { TlsConfig } from '../config.js';
+import type { Coordinator } from '../coordinator/coordinator.js';
+import { type Authenticator, isLoopbackPeer } from '../grpc/auth.js';
+import { toServerError } from '../grpc/status.js';
+import type { Metrics } from '../metrics.js';
+import { InvalidArgumentError } from '../redlock/index.js';
+import { HttpError } from './http-error.js';
+import { HTTP_STATUS_OF } from './http-status.js';
+import { type LabRequest, type LabRoute, labRoutes } from './lab-api.js';
+
+export interface HttpServerOptions {
+  host: string;
+  /** 0 = any free port. */
+  port: number;
+  /** HTTPS with the gRPC server's certificate (and client certificates when mTLS is required). */
+  tls?: TlsConfig;
+  coordinator: Coordinator;
+  metrics: Metrics;
+  authenticator: Authenticator;
+  /** Largest request body (the gRPC message limit, --max-message-bytes). */
+  maxBodyBytes: number;
+  log: Logger;
+}
+
+export interface RunningHttpServer {
+  readonly port: number;
+  /** Stops accepting connections, closes idle ones, and waits up to `graceMs` for requests under way. */
+  close(graceMs: number): Promise<void>;
+}
+
+/** Longer URLs get 414: no route needs more than a 256-byte resource name, percent-encoded. */
+const MAX_URL_BYTES = 8_192;
+/** Header and body deadlines against slow clients (slowloris, B25); a waiting Acquire's response may take longer. */
+const HEADERS_TIMEOUT_MS = 10_000;
+const REQUEST_TIMEOUT_MS = 30_000;
+/** Idle keep-alive connections close after this: long enough for curl loops and Prometheus scrapes. */
+const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+const MAX_HEADERS = 100;
+/** Seconds a client should wait before retrying a 503 (no quorum: node checks run about every second). */
+const RETRY_AFTER_S = '1';
+
+/**
+ * The HTTP edge: the lab JSON API (lab-api.ts) and GET /metrics on one port. Routing, auth, JSON errors and
+ * timing live here; every error leaves as `{error: {code, reason, message, field?}}` with the HTTP status from the
+ * one gRPC→HTTP table (http-status.ts), so a client sees the same code and reason on both edges.
+ */
+export async function startHttpServer(options: HttpServerOptions): Promise<RunningHttpServer> {
+  const { coordinator, metrics, authenticator, log } = options;
+  const routes = labRoutes(coordinator, options.maxBodyBytes);
+  const metricsRoute: LabRoute = {
+    method: 'GET',
+    path: '/metrics',
+    name: 'Metrics',
+    auth: 'open',
+    async handle() {
+      return { status: 200, body: await metrics.expose() };
+    },
+  };
+  routes.push(metricsRoute);
+
+  const handler = (request: IncomingMessage, response: ServerResponse): void => {
+    void serve(request, response);
+  };
+
+  const serve = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
+    const started = performance.now();
+    let name = 'Unknown';
+    let code = Status.OK;
+    const abort = new AbortController();
+    response.on('close', () => {
+      if (!response.writableFinished) abort.abort();
+    });
+    try {
+      if ((request.url?.length ?? 0) > MAX_URL_BYTES) {
+        throw new HttpError(
+          414,
+          Status.INVALID_ARGUMENT,
+          'URI_TOO_LONG',
+          `the URL is longer than ${MAX_URL_BYTES} bytes`,
+        );
+      }
+      const url = new URL(request.url ?? '/', 'http://lab');
+      const { route, param } = match(routes, request.method ?? 'GET', url.pathname);
+      name = route.name;
+      authenticator.check(
+        route.auth,
+        request.headers.authorization,
+        isLoopbackPeer(`${request.socket.remoteAddress ?? ''}:0`),
+      );
+      const call: LabRequest = { request, url, param, signal: abort.signal };
+      const result = await route.handle(call);
+      if (route === metricsRoute) {
+        const { contentType, body } = result.body as { contentType: string; body: string };
+        response.writeHead(200, { 'content-type': contentType }).end(body);
+        return;
+      }
+      if (result.status === 503) code = Status.UNAVAILABLE;
+      send(response, result.status, result.body);
+    } catch (error) {
+      const failure = describeError(error, abort.signal);
+      code = failure.code;
+      if (failure.internal) log.error({ err: error, route: name, url: request.url }, 'internal error');
+      const headers: Record<string, string> = { ...failure.headers };
+      if (failure.httpStatus === 503) headers['retry-after'] = RETRY_AFTER_S;
+      const body: Record<string, unknown> = { error: failure.error };
+      if (name === 'Acquire') body.acquired = false;
+      if (!response.headersSent && !response.destroyed) send(response, failure.httpStatus, body, headers);
+    } finally {
+      metrics.rpc('http', name, Status[code], (performance.now() - started) / 1000);
+    }
+  };
+
+  const server: Server = options.tls
+    ? createHttpsServer(
+        {
+          cert: options.tls.cert,
+          key: options.tls.key,
+          ...(options.tls.ca && { ca: options.tls.ca }),
+          requestCert: options.tls.requireClientCert,
+          rejectUnauthorized: options.tls.requireClientCert,
+        },
+        handler,
+      )
+    : createHttpServer(handler);
+  server.headersTimeout = HEADERS_TIMEOUT_MS;
+  server.requestTimeout = REQUEST_TIMEOUT_MS;
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  server.maxHeadersCount = MAX_HEADERS;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  server.on('clientError', (error, socket) => {
+    // Malformed HTTP, oversized headers (431), timeouts: Node answers when it can; never crash.
+    if (socket.writable && !socket.destroyed) {
+      const status = (error as NodeJS.ErrnoException).code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+      socket.end(
+        `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`,
+      );
+    } else {
+      socket.destroy();
+    }
+  });
+
+  const port = (server.address() as AddressInfo).port;
+  let closing: Promise<void> | undefined;
+  return {
+    port,
+    close(graceMs) {
+      closing ??= new Promise<void>((resolve) => {
+        const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+        server.close(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+        server.closeIdleConnections();
+      });
+      return closing;
+    },
+  };
+}
+
+/** The route for a method and path: 404 when no path matches, 405 (with Allow) when only the method is wrong. */
+function match(
+  routes: readonly LabRoute[],
+  method: string,
+  pathname: string,
+): { route: LabRoute; param: string } {
+  const allowed: string[] = [];
+  for (const route of routes) {
+    let param = '';
+    if (route.path.endsWith('/:resource')) {
+      const prefix = route.path.slice(0, -':resource'.length);
+      if (!pathname.startsWith(prefix) || pathname.length === prefix.length) continue;
+      const raw = pathname.slice(prefix.length);
+      try {
+        param = decodeURIComponent(raw);
+      } catch {
+        throw new InvalidArgumentError(
+          'resource',
+          'RESOURCE_NAME_INVALID',
+          'the resource in the path is not valid percent-encoding',
+        );
+      }
+    } else if (route.path !== pathname) {
+      continue;
+    }
+    if (route.method === method || (method === 'HEAD' && route.method === 'GET')) return { route, param };
+    allowed.push(route.method);
+  }
+  if (allowed.length > 0) {
+    throw new HttpError(
+      405,
+      Status.UNIMPLEMENTED,
+      'METHOD_NOT_ALLOWED',
+      `${method} is not allowed on ${pathname}; use ${allowed.join(' or ')}`,
+      undefined,
+      { allow: allowed.join(', ') },
+    );
+  }
+  throw new HttpError(
+    404,
+    Status.NOT_FOUND,
+    'NOT_FOUND',
+    `no endpoint ${pathname}; the API has POST /lock/acquire, /lock/release, /lock/extend, GET /lock/status/:resource, /health, /metrics, GET|POST /admin/mode, GET /admin/redis/status`,
+  );
+}
+
+interface Failure {
+  httpStatus: number;
+  code: Status;
+  error: { code: string; reason: string; message: string; field?: string };
+  headers?: Readonly<Record<string, string>>;
+  internal?: boolean;
+}
+
+/** Any error → its HTTP status and JSON error; unknown ones are INTERNAL without internals (logged by the caller). */
+function describeError(error: unknown, signal: AbortSignal): Failure {
+  if (error instanceof HttpError) {
+    return {
+      httpStatus: error.httpStatus,
+      code: error.code,
+      error: {
+        code: Status[error.code],
+        reason: error.reason,
+        message: error.message,
+        ...(error.field !== undefined && { field: error.field }),
+      },
+      headers: error.headers,
+    };
+  }
+  const mapped = toServerError(error);
+  if (mapped) {
+    return {
+      httpStatus: HTTP_STATUS_OF[mapped.status],
+      code: mapped.status,
+      error: {
+        code: Status[mapped.status],
+        reason: mapped.reason,
+        message: mapped.message,
+        ...(error instanceof InvalidArgumentError && { field: error.field }),
+      },
+    };
+  }
+  if (signal.aborted && isAbortError(error)) {
+    return {
+      httpStatus: HTTP_STATUS_OF[Status.CANCELLED],
+      code: Status.CANCELLED,
+      error: { code: 'CANCELLED', reason: 'CANCELLED', message: 'the client closed the connection' },
+    };
+  }
+  return {
+    httpStatus: 500,
+    code: Status.INTERNAL,
+    error: { code: 'INTERNAL', reason: 'INTERNAL', message: 'internal error; the server logged the details' },
+    internal: true,
+  };
+}
+
+function send(
+  response: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Readonly<Record<string, string>> = {},
+): void {
+  const text = `${JSON.stringify(body)}\n`;
+  response
+    .writeHead(status, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(text),
+      'cache-control': 'no-store',
+      ...headers,
+    })
+    .end(text);
+}

@@ -1,0 +1,243 @@
+import type { IncomingMessage } from 'node:http';
+import type { Coordinator } from '../coordinator/coordinator.js';
+import type { AuthTarget } from '../grpc/auth.js';
+import { InvalidArgumentError, type Lease, type Mode, type NodeStatus } from '../redlock/index.js';
+import { readJsonBody } from './json-body.js';
+
+/** What a handler gets: the request, its parsed URL, the path parameter, and a signal that aborts when the client goes away. */
+export interface LabRequest {
+  request: IncomingMessage;
+  url: URL;
+  /** The route's `:param`, percent-decoded. */
+  param: string;
+  signal: AbortSignal;
+}
+
+export interface LabResponse {
+  status: number;
+  body: unknown;
+}
+
+/** One endpoint of the lab JSON API. */
+export interface LabRoute {
+  method: 'GET' | 'POST';
+  /** A fixed path, or one ending in `/:param`. */
+  path: string;
+  /** The RPC it mirrors, as named in metrics and logs. */
+  name: string;
+  auth: AuthTarget;
+  handle(call: LabRequest): Promise<LabResponse>;
+}
+
+/**
+ * The lab JSON API (DESIGN, "The lab JSON API"): thin glue like the gRPC services — decode JSON, call the
+ * coordinator, encode with the proto's field names (snake_case). Values are passed as JSON typed them: the
+ * engine and coordinator validate type and range for both edges, so the errors are the same. As in the proto's
+ * JSON mapping, `ttl_ms` 0 or absent means the server default and `wait_timeout_ms` 0 or absent means try once.
+ */
+export function labRoutes(coordinator: Coordinator, maxBodyBytes: number): LabRoute[] {
+  const body = (call: LabRequest, fields: readonly string[], optional = false) =>
+    readJsonBody(call.request, { maxBytes: maxBodyBytes, fields, optional });
+  const ttl = (value: unknown) => (value === 0 || value === undefined ? undefined : (value as number));
+
+  return [
+    {
+      method: 'POST',
+      path: '/lock/acquire',
+      name: 'Acquire',
+      auth: 'lock',
+      async handle(call) {
+        const b = await body(call, ['resource', 'ttl_ms', 'client_id', 'wait_timeout_ms', 'lock_id']);
+        const lease = await coordinator.acquire(
+          {
+            resource: b.resource as string,
+            ttlMs: ttl(b.ttl_ms),
+            clientId: b.client_id as string | undefined,
+            waitTimeoutMs: b.wait_timeout_ms as number | undefined,
+            lockId: b.lock_id === '' ? undefined : (b.lock_id as string | undefined),
+          },
+          call.signal,
+        );
+        return { status: 200, body: { acquired: true, ...leaseJson(lease) } };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/lock/release',
+      name: 'Release',
+      auth: 'lock',
+      async handle(call) {
+        const b = await body(call, ['resource', 'lock_id']);
+        const result = await coordinator.release(b.resource as string, b.lock_id as string);
+        return {
+          status: 200,
+          body: { released: result.released, resource: b.resource, nodes: result.nodes },
+        };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/lock/extend',
+      name: 'Extend',
+      auth: 'lock',
+      async handle(call) {
+        const b = await body(call, ['resource', 'lock_id', 'ttl_ms']);
+        const lease = await coordinator.extend(b.resource as string, b.lock_id as string, ttl(b.ttl_ms));
+        return { status: 200, body: { extended: true, ...leaseJson(lease) } };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/lock/status/:resource',
+      name: 'Describe',
+      auth: 'lock',
+      async handle(call) {
+        const state = await coordinator.describe(call.param);
+        return {
+          status: 200,
+          body: {
+            resource: state.resource,
+            locked: state.locked,
+            holder_client_id: state.holderClientId,
+            fencing_token: state.fencingToken,
+            validity_ms: state.validityMs,
+            nodes: state.nodes.map((n) => ({
+              node: n.node,
+              reachable: n.reachable,
+              held: n.held,
+              ttl_ms: Math.max(0, n.ttlMs),
+            })),
+            waiters: state.waiters,
+          },
+        };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/health',
+      name: 'Health',
+      auth: 'open',
+      async handle() {
+        // Per-node state and the quorum only: no addresses, lock names or ids (the endpoint is open).
+        const status = coordinator.engine.status();
+        const serving = status.quorumAvailable && !coordinator.shuttingDown;
+        return {
+          status: serving ? 200 : 503,
+          body: {
+            status: serving ? 'SERVING' : 'NOT_SERVING',
+            mode: status.mode,
+            quorum: status.quorum,
+            quorum_available: status.quorumAvailable,
+            voting_nodes: status.nodes.filter((n) => n.voting && n.up).length,
+            nodes: status.nodes.map((n) => ({
+              name: n.name,
+              up: n.up,
+              voting: n.voting,
+              quarantined: n.quarantined,
+              latency_ms: n.latencyMs,
+            })),
+          },
+        };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/admin/mode',
+      name: 'GetMode',
+      auth: 'admin',
+      async handle(call) {
+        if (call.url.searchParams.has('mode')) {
+          throw new InvalidArgumentError(
+            'mode',
+            'MODE_CHANGE_NEEDS_POST',
+            'GET reads the mode; change it with POST /admin/mode?mode=single|redlock',
+          );
+        }
+        return { status: 200, body: { mode: coordinator.getMode() } };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/admin/mode',
+      name: 'SetMode',
+      auth: 'admin',
+      async handle(call) {
+        const b = await body(call, ['mode'], true);
+        const query = call.url.searchParams.get('mode');
+        if (query !== null && b.mode !== undefined && query !== b.mode) {
+          throw new InvalidArgumentError(
+            'mode',
+            'MODE_INVALID',
+            `the query says mode=${query} and the body says "${String(b.mode)}": give one`,
+          );
+        }
+        const previous = coordinator.getMode();
+        const mode = coordinator.setMode(modeFrom(query ?? b.mode));
+        return { status: 200, body: { mode, previous_mode: previous } };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/admin/redis/status',
+      name: 'ListNodes',
+      auth: 'admin',
+      async handle() {
+        const status = coordinator.engine.status();
+        return {
+          status: 200,
+          body: {
+            nodes: status.nodes.map(nodeJson),
+            quorum: status.quorum,
+            quorum_available: status.quorumAvailable,
+            mode: status.mode,
+          },
+        };
+      },
+    },
+  ];
+}
+
+function modeFrom(value: unknown): Mode {
+  if (value === 'redlock' || value === 'single') return value;
+  throw new InvalidArgumentError(
+    'mode',
+    'MODE_INVALID',
+    value === undefined
+      ? 'say which mode: POST /admin/mode?mode=single or ?mode=redlock'
+      : `mode must be "redlock" or "single", got ${JSON.stringify(value)}`,
+  );
+}
+
+/** A lease with the proto's field names, plus the lab's `nodes_acquired` (how many nodes granted) and `client_id`. */
+function leaseJson(lease: Lease) {
+  return {
+    resource: lease.resource,
+    lock_id: lease.lockId,
+    fencing_token: lease.fencingToken,
+    valid_until_ms: lease.validUntilMs,
+    validity_ms: lease.validityMs,
+    ttl_ms: lease.ttlMs,
+    nodes_acquired: lease.nodes.length,
+    nodes: lease.nodes,
+    quorum: lease.quorum,
+    attempts: lease.attempts,
+    mode: lease.mode,
+    client_id: lease.clientId,
+  };
+}
+
+/** ListNodes' NodeStatus with the proto's field names. */
+function nodeJson(node: NodeStatus) {
+  return {
+    name: node.name,
+    address: node.address,
+    up: node.up,
+    voting: node.voting,
+    latency_ms: node.latencyMs,
+    run_id: node.runId,
+    quarantined: node.quarantined,
+    quarantine_remaining_ms: node.quarantineRemainingMs,
+    quarantine_reason: node.quarantineReason,
+    error: node.error,
+  };
+}
