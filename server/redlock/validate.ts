@@ -7,7 +7,14 @@ export const MAX_CLIENT_ID_BYTES = 128;
 /** Resource names: 1–256 bytes of visible ASCII (0x21–0x7E). No spaces, control characters or non-ASCII, so a
  *  name is exactly its bytes (no Unicode confusables) and safe in logs and Redis keys. */
 export function validateResource(resource: unknown, reserved: readonly string[] = []): string {
-  if (typeof resource !== 'string' || resource.length === 0) {
+  if (resource !== undefined && typeof resource !== 'string') {
+    throw new InvalidArgumentError(
+      'resource',
+      'RESOURCE_NAME_INVALID',
+      `resource must be a string of 1–256 visible ASCII characters, got ${describe(resource)}`,
+    );
+  }
+  if (resource === undefined || resource.length === 0) {
     throw new InvalidArgumentError(
       'resource',
       'RESOURCE_NAME_REQUIRED',
