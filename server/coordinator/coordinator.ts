@@ -5,7 +5,6 @@ import {
   type Lease,
   type LockState,
   type Mode,
-  NoQuorumError,
   NotHolderError,
   newLockId,
   type Redlock,
