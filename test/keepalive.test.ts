@@ -6,6 +6,16 @@ import { newLockId } from '../server/redlock/index.js';
 import { openStream } from './support/keepalive-stream.js';
 import { startTestServer, uniqueResource, waitFor } from './support/server.js';
 
+/** Freezes nodes 2 and 3 (SIGSTOP) until the test ends: no quorum, and every call waits out the node timeout. */
+async function pauseTwo(nodes: Awaited<ReturnType<typeof startTestServer>>['nodes']): Promise<void> {
+  await nodes[1].pause();
+  await nodes[2].pause();
+  onTestFinished(async () => {
+    await nodes[1].resume();
+    await nodes[2].resume();
+  });
+}
+
 describe('KeepAlive lease streams', () => {
   it('keeps a lock alive well past its ttl; when renewals stop, LOST is pushed and the lock expires', async () => {
     const { lock, server } = await startTestServer();
@@ -148,6 +158,45 @@ describe('KeepAlive lease streams', () => {
     const lost = await stream.nth(3, 3_000);
     expect(lost.state).toBe(LeaseState.LEASE_STATE_LOST);
     expect(server.coordinator.engine.status().quorumAvailable).toBe(false);
+  });
+
+  it('a renewal failed for want of a quorum never reports validity beyond the last successful renewal', async () => {
+    // Regression: what was left was counted from the failed attempt's start, so the answer added its ~100 ms.
+    const { lock, nodes } = await startTestServer();
+    const resource = uniqueResource();
+    const { lease } = await lock.acquire({ resource, ttlMs: 2_000 });
+    const stream = openStream(lock);
+    stream.send({ resource, lockId: lease!.lockId, ttlMs: 2_000 });
+    const renewed = await stream.nth(1);
+    await pauseTwo(nodes); // each renewal now waits out the node timeout (100 ms) on two nodes
+    stream.send({ resource, lockId: lease!.lockId, ttlMs: 2_000 });
+    const degraded = await stream.nth(2);
+    expect(degraded.state).toBe(LeaseState.LEASE_STATE_HELD);
+    expect(degraded.validUntilMs).toBeLessThanOrEqual(renewed.validUntilMs);
+  });
+
+  it('a lease whose last renewal failed across its deadline is still pushed LOST once the holder stops', async () => {
+    // Regression: the deadline timer defers to a renewal in flight, and a HELD-but-failed answer did not re-arm
+    // it, so a holder that stopped renewing then was never told.
+    const { lock, nodes } = await startTestServer();
+    const resource = uniqueResource();
+    const ttlMs = 600;
+    const { lease } = await lock.acquire({ resource, ttlMs });
+    const stream = openStream(lock);
+    stream.send({ resource, lockId: lease!.lockId, ttlMs });
+    const renewed = await stream.nth(1);
+    await pauseTwo(nodes);
+    // Renew back to back until an answer comes after the last good deadline (or LOST); then stop renewing.
+    for (let n = 2; ; n++) {
+      stream.send({ resource, lockId: lease!.lockId, ttlMs });
+      const answer = await stream.nth(n);
+      if (answer.state !== LeaseState.LEASE_STATE_HELD || Date.now() > renewed.validUntilMs) break;
+    }
+    await waitFor(
+      'LOST on the stream',
+      () => stream.received.some((r) => r.state === LeaseState.LEASE_STATE_LOST),
+      1_500,
+    );
   });
 
   it('a malformed request ends the stream with INVALID_ARGUMENT naming the field', async () => {

@@ -39,6 +39,8 @@ export interface AttachedLease {
   clientId: string;
   /** End of validity from the last successful renewal, on this process's monotonic clock. */
   deadline: number;
+  /** The same as a wall-clock estimate (unix ms), as answered then. */
+  validUntilMs: number;
   /** Renewals in flight: while one is, the deadline timer defers to its outcome. */
   renewing: number;
   timer: NodeJS.Timeout | undefined;
@@ -159,7 +161,6 @@ export class LeaseSession {
         throw error;
       }
     }
-    const started = performance.now();
     if (lease) lease.renewing++;
     try {
       const renewed = await this.coordinator.extend(resource, lockId, request.ttlMs, true);
@@ -173,6 +174,7 @@ export class LeaseSession {
       current.fencingToken = renewed.fencingToken;
       current.clientId = renewed.clientId;
       current.deadline = renewed.deadline;
+      current.validUntilMs = renewed.validUntilMs;
       this.schedule(current);
       return {
         resource,
@@ -189,19 +191,21 @@ export class LeaseSession {
         return answer(request, 'lost', lease?.fencingToken ?? 0, error.message);
       }
       if (error instanceof NoQuorumError) {
-        // Not renewed, not known to be lost: what is left of the previous validity still stands.
-        const left = lease ? Math.floor(lease.deadline - started) : 0;
+        // Not renewed, not known to be lost: what is left of the previous validity, counted now (the failed
+        // attempt took time), still stands, and the deadline timer watches it again (it defers to renewals).
+        const left = lease ? Math.floor(lease.deadline - performance.now()) : 0;
         if (lease && left <= 0) {
           const reason = `validity ran out while renewal failed: ${error.message}`;
           this.forget(lease, 'renewal_failed', reason);
           return answer(request, 'lost', lease.fencingToken, reason);
         }
+        if (lease && this.leases.get(key) === lease) this.schedule(lease);
         return {
           resource,
           lockId,
           state: 'held',
           validityMs: left,
-          validUntilMs: left > 0 ? Date.now() + left : 0,
+          validUntilMs: lease ? lease.validUntilMs : 0,
           fencingToken: lease?.fencingToken ?? 0,
           reason: `renewal failed, retry: ${error.message}`,
         };
@@ -227,6 +231,7 @@ export class LeaseSession {
       fencingToken: 0,
       clientId: '',
       deadline: 0,
+      validUntilMs: 0,
       renewing: 0,
       timer: undefined,
     };
