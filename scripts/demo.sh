@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The engine demo: three local Redis nodes (127.0.0.1:6381–6383), two workers, crashes and empty restarts.
+# The demo: three Redis lock nodes (127.0.0.1:6381–6383), the workers' store Redis (6390), the redlease server
+# (gRPC 50051, HTTP 8000) and three workers as child processes, their logs interleaved, until Ctrl-C (exit 0).
 # Installs what is missing first (redis-server with apt, npm dependencies with npm ci; see scripts/lib/ensure-deps.sh),
-# then runs scripts/demo.ts. Extra arguments go to it. Ctrl-C stops it and its Redis nodes (exit 130).
+# then runs scripts/demo.ts. Extra arguments go to it (--help lists them). Control the nodes from another terminal
+# with `npm run nodes -- <stop|start|restart|pause|resume|status> <redis-1|redis-2|redis-3|store>`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/lib/ensure-deps.sh

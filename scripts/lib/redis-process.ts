@@ -19,6 +19,7 @@ import { delimiter, join, resolve as resolvePath } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { freePort } from './free-port.js';
+import { withParentDeathSignal } from './parent-death-signal.js';
 
 export type Persistence = 'none' | 'aof-always';
 
@@ -35,6 +36,12 @@ export interface RedisProcessOptions {
   extraArgs?: string[];
   /** redis --logfile. Default: <dir>/redis.log. */
   logFile?: string;
+  /** Run redis-server in its own session and process group (a terminal's Ctrl-C then reaches only this
+   *  process, which stops the node itself). Default false. */
+  detached?: boolean;
+  /** Sent to redis-server by the kernel when this process dies, even by SIGKILL (Linux; see parent-death-signal.ts).
+   *  Default none. */
+  parentDeathSignal?: NodeJS.Signals;
 }
 
 const HOST = '127.0.0.1' as const;
@@ -322,6 +329,7 @@ export class RedisProcess {
   readonly logFile: string;
   readonly persistence: Persistence;
   readonly extraArgs: readonly string[];
+  readonly #spawnOptions: Pick<RedisProcessOptions, 'detached' | 'parentDeathSignal'>;
 
   #port: number;
   readonly #portFixed: boolean;
@@ -340,6 +348,7 @@ export class RedisProcess {
     logFile: string;
     persistence: Persistence;
     extraArgs: string[];
+    spawnOptions: Pick<RedisProcessOptions, 'detached' | 'parentDeathSignal'>;
   }) {
     this.name = init.name;
     this.#port = init.port;
@@ -349,6 +358,7 @@ export class RedisProcess {
     this.logFile = init.logFile;
     this.persistence = init.persistence;
     this.extraArgs = [...init.extraArgs];
+    this.#spawnOptions = init.spawnOptions;
   }
 
   /** Spawn redis-server and wait (≤ 10 s) until it answers PING; rejects with the tail of its log otherwise. */
@@ -389,6 +399,7 @@ export class RedisProcess {
       logFile: resolvePath(opts.logFile ?? join(dir, 'redis.log')),
       persistence: opts.persistence ?? 'none',
       extraArgs: opts.extraArgs ?? [],
+      spawnOptions: { detached: opts.detached, parentDeathSignal: opts.parentDeathSignal },
     });
     try {
       await proc.#launch(true);
@@ -419,6 +430,11 @@ export class RedisProcess {
 
   get paused(): boolean {
     return this.#entry?.paused ?? false;
+  }
+
+  /** Resolves when the redis-server process running now has exited (at once when none runs). */
+  async whenExited(): Promise<void> {
+    if (this.#entry !== undefined) await this.#exited;
   }
 
   /** The argv passed to redis-server (without the binary). */
@@ -649,9 +665,14 @@ export class RedisProcess {
     const logOffset = await fileSize(this.logFile);
     const output = new OutputTail();
     installExitHooks();
-    const child = spawn(redisServerPath(), this.args(), {
+    const command = withParentDeathSignal(
+      redisServerPath(),
+      this.args(),
+      this.#spawnOptions.parentDeathSignal,
+    );
+    const child = spawn(command.command, command.args, {
       stdio: ['ignore', 'pipe', 'pipe'],
-      detached: false,
+      detached: this.#spawnOptions.detached ?? false,
       cwd: this.dir,
     });
     child.stdout?.on('data', (chunk: Buffer) => output.push(chunk));

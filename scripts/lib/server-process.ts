@@ -1,19 +1,31 @@
 /** Test/demo harness: a real redlease server as a child process (`node --import tsx server/main.ts`). */
-import { type Exit, type LogLine, NodeProcess } from './node-process.js';
+import { type Exit, type LogLine, NodeProcess, type NodeProcessOptions } from './node-process.js';
 import { waitFor } from './wait.js';
 
-export type { Exit, LogLine };
+export type { Exit, LogLine, NodeProcessOptions };
 
 export class ServerProcess extends NodeProcess {
-  /** Spawns the server with `args` (flags of server/config.ts) without waiting for it. */
-  static spawn(args: readonly string[], env: NodeJS.ProcessEnv = {}): ServerProcess {
-    return new ServerProcess(NodeProcess.spawnScript('server/main.ts', args, { ...process.env, ...env }));
+  #listening: LogLine | undefined;
+
+  /** Spawns the server with `args` (flags of server/config.ts) without waiting for it. `env` is added to this
+   *  process's environment, or is the whole environment with `options.replaceEnv`. */
+  static spawn(
+    args: readonly string[],
+    env: NodeJS.ProcessEnv = {},
+    options: NodeProcessOptions & { replaceEnv?: boolean } = {},
+  ): ServerProcess {
+    const fullEnv = options.replaceEnv ? env : { ...process.env, ...env };
+    return new ServerProcess(NodeProcess.spawnScript('server/main.ts', args, fullEnv, options), options);
   }
 
   /** Spawns the server and waits until it listens (its 'redlease listening' line: keep --log-level at info or
    *  lower); `grpcPort` is then known (use --grpc-listen 127.0.0.1:0). */
-  static async start(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<ServerProcess> {
-    const server = ServerProcess.spawn(args, env);
+  static async start(
+    args: readonly string[],
+    env: NodeJS.ProcessEnv = {},
+    options: NodeProcessOptions & { replaceEnv?: boolean } = {},
+  ): Promise<ServerProcess> {
+    const server = ServerProcess.spawn(args, env, options);
     try {
       await waitFor(
         'the server to listen',
@@ -21,7 +33,7 @@ export class ServerProcess extends NodeProcess {
           if (server.exitInfo) {
             throw new Error(`server exited (${JSON.stringify(server.exitInfo)}): ${server.output.join('')}`);
           }
-          return server.logs.some((l) => l.msg === 'redlease listening');
+          return server.listening !== undefined;
         },
         20_000,
         20,
@@ -42,9 +54,14 @@ export class ServerProcess extends NodeProcess {
     return this.listeningPort('http');
   }
 
+  /** Its 'redlease listening' line, once written (kept when older log lines are trimmed, see keepLines). */
+  get listening(): LogLine | undefined {
+    this.#listening ??= this.logs.find((l) => l.msg === 'redlease listening');
+    return this.#listening;
+  }
+
   private listeningPort(field: 'grpc' | 'http'): number {
-    const line = this.logs.find((l) => l.msg === 'redlease listening');
-    const address = String(line?.[field] ?? '');
+    const address = String(this.listening?.[field] ?? '');
     return Number(address.slice(address.lastIndexOf(':') + 1));
   }
 }

@@ -1,0 +1,500 @@
+// The demo launcher (scripts/demo.ts, `npm run demo`) and the node-control command (scripts/nodes.ts, `npm run
+// nodes`) as real processes on free loopback ports, with their own state dir: locks over gRPC and over the HTTP
+// lab API, nodes stopped, started, paused and resumed through the command while the service keeps or loses its
+// quorum, a second launcher refused, a port in use named, Ctrl-C leaving no process and no port behind, and a
+// SIGKILLed launcher whose children die with it and whose state the next start cleans up.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { connect as connectTcp, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ClientError, Status } from 'nice-grpc';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { LockClient } from '../client/src/index.js';
+import { sendControl } from '../scripts/lib/control-client.js';
+import type { ProcessStatus } from '../scripts/lib/control-protocol.js';
+import { DemoState } from '../scripts/lib/demo-state.js';
+import { freeFixedPort } from '../scripts/lib/free-port.js';
+import { processStartTime } from '../scripts/lib/process-start-time.js';
+import { connect, type LockClient as GrpcLockClient, uniqueResource, waitFor } from './support/server.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+/** The banner's last line: everything is up. */
+const UP_LINE = 'Ctrl-C stops everything.';
+/** A launcher starts 4 Redis, the server and the workers with tsx: a few seconds, more on a busy machine. */
+const START_TIMEOUT_MS = 25_000;
+/** A node command answers within the launcher's bounded redis stop / start (≤ about 12 s; usually < 1 s). */
+const COMMAND_TIMEOUT_MS = 20_000;
+/** "Fails fast": a request without a quorum is answered within about a second (no waiting for timeouts). */
+const FAST_FAILURE_MS = 1_000;
+/** gRPC calls in this file (a relative deadline: nice-grpc's deadline option takes a Date or an offset). */
+const CALL_DEADLINE_MS = 5_000;
+
+interface Ports {
+  redis: [number, number, number];
+  store: number;
+  grpc: number;
+  http: number;
+}
+
+/** Six free loopback ports below the ephemeral range (see freeFixedPort): a node's port stays ours while it is
+ *  stopped and started again, and a port the demo released is not taken by a random process in the meantime. */
+async function freePorts(): Promise<Ports> {
+  const [a, b, c, store, grpc, http] = await Promise.all(Array.from({ length: 6 }, () => freeFixedPort()));
+  return { redis: [a!, b!, c!], store: store!, grpc: grpc!, http: http! };
+}
+
+function allPorts(ports: Ports): number[] {
+  return [...ports.redis, ports.store, ports.grpc, ports.http];
+}
+
+/** Launcher flags for `ports` and `stateDir`: short ttls, so that a restarted node's quarantine (≤ the max ttl,
+ *  1 s) ends quickly; one worker, so the service is in use while the test runs. */
+function launcherArgs(ports: Ports, stateDir: string, more: string[] = []): string[] {
+  return [
+    '--redis-ports',
+    ports.redis.join(','),
+    '--store-port',
+    String(ports.store),
+    '--grpc-port',
+    String(ports.grpc),
+    '--http-port',
+    String(ports.http),
+    '--ttl-ms',
+    '1000',
+    '--max-ttl-ms',
+    '1000',
+    '--pause-ms',
+    '200',
+    '--state-dir',
+    stateDir,
+    ...more,
+  ];
+}
+
+/** `node --import tsx scripts/<script>` in the repository root, its output collected, killed after the test
+ *  file if still running. */
+class Run {
+  stdout = '';
+  stderr = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+
+  constructor(
+    script: string,
+    args: readonly string[],
+    readonly child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  ) {
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+      this.stdout += chunk;
+    });
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+      this.stderr += chunk;
+    });
+    // 'close': the output has been read to the end.
+    this.exited = once(child, 'close').then(([code, signal]) => {
+      this.exit = { code: code as number | null, signal: signal as NodeJS.Signals | null };
+      return this.exit;
+    });
+    runs.add(this);
+  }
+
+  /** Waits for the exit; SIGKILL after `timeoutMs`, so a stuck process cannot hang the test. */
+  async finish(timeoutMs: number) {
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
+    try {
+      return await this.exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  dump(): string {
+    return `--- stdout ---\n${this.stdout}\n--- stderr ---\n${this.stderr}`;
+  }
+}
+
+const runs = new Set<Run>();
+afterAll(() => {
+  // A launcher still running here failed a test: SIGKILL it; its children die with it (parent-death signal).
+  for (const run of runs) if (run.exit === undefined) run.child.kill('SIGKILL');
+});
+
+/**
+ * Starts a launcher on `ports` (default: free ones) and waits for its banner, failing early with its output if it
+ * exits first. Another process may take one of the ports between freePort() and the launcher's bind (the race
+ * RedisProcess handles too): the launcher then says "already in use" or EADDRINUSE, and it is started again on new
+ * free ports, three times at most.
+ */
+async function startLauncher(
+  args: (ports: Ports) => string[],
+  ports?: Ports,
+): Promise<{ launcher: Run; ports: Ports }> {
+  for (let attempt = 1; ; attempt++) {
+    const use = ports ?? (await freePorts());
+    const launcher = new Run('scripts/demo.ts', args(use));
+    try {
+      await waitFor(
+        'the demo to be up',
+        () => {
+          if (launcher.exit) {
+            throw new Error(`the launcher exited (${JSON.stringify(launcher.exit)}):\n${launcher.dump()}`);
+          }
+          return launcher.stdout.includes(UP_LINE);
+        },
+        START_TIMEOUT_MS,
+        20,
+      );
+      return { launcher, ports: use };
+    } catch (error) {
+      await launcher.finish(START_TIMEOUT_MS);
+      if (attempt >= 3 || !/already in use|EADDRINUSE/.test(launcher.dump())) throw error;
+      ports = undefined;
+    }
+  }
+}
+
+/** Runs the node-control command to its end. */
+async function nodes(stateDir: string, ...args: string[]) {
+  const run = new Run('scripts/nodes.ts', [...args, '--state-dir', stateDir]);
+  const exit = await run.finish(COMMAND_TIMEOUT_MS);
+  return { code: exit.code, stdout: run.stdout, stderr: run.stderr };
+}
+
+/** Every process of the demo, asked over its control socket as `npm run nodes -- status` does (in this process:
+ *  each command run costs half a second of tsx start-up; the command's own output is tested separately). */
+async function status(stateDir: string): Promise<ProcessStatus[]> {
+  const record = DemoState.read(stateDir);
+  if (record === undefined) throw new Error(`no demo state in ${stateDir}`);
+  const response = await sendControl(record.control, { action: 'status' });
+  if (!response.ok) throw new Error(response.error);
+  return response.processes;
+}
+
+function stateOf(processes: readonly ProcessStatus[], name: string): string | undefined {
+  return processes.find((p) => p.name === name)?.state;
+}
+
+/** Outcome of a TCP connection to 127.0.0.1:port: 'connected' or the error code (e.g. 'ECONNREFUSED'). */
+function tryConnect(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connectTcp({ host: '127.0.0.1', port });
+    socket.setTimeout(2_000, () => {
+      socket.destroy();
+      resolve('timeout');
+    });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve('connected');
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+  });
+}
+
+/** Whether this process can listen on 127.0.0.1:port (nobody else does). */
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen({ host: '127.0.0.1', port, exclusive: true }, () => server.close(() => resolve(true)));
+  });
+}
+
+/** True when `pid` is no process, or a zombie (dead, waiting for its new parent to reap it). */
+function gone(pid: number): boolean {
+  return processStartTime(pid) === undefined;
+}
+
+/** One acquire and release over gRPC with the generated client (no retries): the lease's nodes. */
+async function grpcRoundTrip(lock: GrpcLockClient): Promise<string[]> {
+  const resource = uniqueResource('demo-grpc');
+  const { lease } = await lock.acquire({ resource, ttlMs: 1_000 }, { deadline: CALL_DEADLINE_MS });
+  expect(lease?.fencingToken).toBeGreaterThan(0);
+  await lock.release({ resource, lockId: lease!.lockId }, { deadline: CALL_DEADLINE_MS });
+  return lease!.nodes;
+}
+
+/** An acquire over gRPC that must fail: its status code and how long it took. */
+async function grpcFailure(lock: GrpcLockClient): Promise<{ code: Status; ms: number }> {
+  const started = performance.now();
+  try {
+    await lock.acquire(
+      { resource: uniqueResource('demo-grpc'), ttlMs: 1_000 },
+      { deadline: CALL_DEADLINE_MS },
+    );
+  } catch (error) {
+    if (!(error instanceof ClientError)) throw error;
+    return { code: error.code, ms: performance.now() - started };
+  }
+  throw new Error('the acquire succeeded');
+}
+
+async function postJson(port: number, path: string, body: unknown) {
+  const started = performance.now();
+  const response = await fetch(`http://127.0.0.1:${port}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(5_000),
+  });
+  return {
+    status: response.status,
+    body: (await response.json()) as Record<string, unknown>,
+    ms: performance.now() - started,
+  };
+}
+
+describe('npm run demo and npm run nodes', () => {
+  let ports: Ports;
+  let stateDir: string;
+  let launcher: Run;
+  /** Every pid the demo reported while it ran: none may be alive after Ctrl-C. */
+  const pids = new Set<number>();
+  const remember = (processes: readonly ProcessStatus[]): void => {
+    for (const p of processes) if (p.pid !== null) pids.add(p.pid);
+  };
+
+  beforeAll(async () => {
+    stateDir = await mkdtemp(join(tmpdir(), 'redlease-demo-test-'));
+    ({ launcher, ports } = await startLauncher((p) => launcherArgs(p, stateDir, ['--workers', '1'])));
+  });
+  afterAll(async () => {
+    if (launcher?.exit === undefined) launcher?.child.kill('SIGKILL');
+    if (stateDir) await rm(stateDir, { recursive: true, force: true });
+  });
+
+  it('is up: every process runs where the options put it, with the banner and prefixed logs', async () => {
+    const processes = await status(stateDir);
+    remember(processes);
+    expect(processes.map((p) => [p.name, p.role, p.state])).toEqual([
+      ['redis-1', 'lock node', 'running'],
+      ['redis-2', 'lock node', 'running'],
+      ['redis-3', 'lock node', 'running'],
+      ['store', 'store', 'running'],
+      ['server', 'server', 'running'],
+      ['w1', 'worker', 'running'],
+    ]);
+    expect(processes.find((p) => p.name === 'redis-2')?.addresses).toEqual([`127.0.0.1:${ports.redis[1]}`]);
+    for (const p of processes) expect(p.pid, p.name).toEqual(expect.any(Number));
+    const table = await nodes(stateDir, 'status');
+    expect(table.code, table.stderr).toBe(0);
+    expect(table.stdout).toMatch(
+      new RegExp(
+        `^redis-2 +lock node +running +${processes[1]?.pid} +127\\.0\\.0\\.1:${ports.redis[1]}$`,
+        'm',
+      ),
+    );
+    // Fixed-width prefixes; pino lines as one readable line each (no JSON).
+    expect(launcher.stdout).toMatch(/^server {2}│ \d\d:\d\d:\d\d\.\d{3} INFO {2}redlease listening /m);
+    expect(launcher.stdout).toMatch(/^redis-1 │ .*Ready to accept connections/m);
+    expect(launcher.stdout).toContain(`curl -s -XPOST 127.0.0.1:${ports.http}/lock/acquire`);
+    expect(launcher.stdout).toContain('npm run nodes -- stop redis-2 --state-dir');
+    // The worker works: it wins the shared resource and writes through the store.
+    await waitFor(
+      'w1 to write the counter',
+      () => /^w1 {6}│ .* wrote token=\d+ value=\d+/m.test(launcher.stdout),
+      10_000,
+    );
+  });
+
+  it('a lock round trip over gRPC with the SDK', async () => {
+    const client = new LockClient({ address: `127.0.0.1:${ports.grpc}`, clientId: 'demo-test' });
+    onTestFinished(() => client.close());
+    const lease = await client.acquire(uniqueResource('demo-sdk'), { ttlMs: 1_000 });
+    expect(lease.fencingToken).toBeGreaterThan(0);
+    expect(lease.isHeld()).toBe(true);
+    await lease.release();
+  });
+
+  it('a lock round trip over HTTP: POST /lock/acquire, then /lock/release', async () => {
+    const resource = uniqueResource('demo-http');
+    const acquired = await postJson(ports.http, '/lock/acquire', { resource });
+    expect(acquired.status, JSON.stringify(acquired.body)).toBe(200);
+    expect(acquired.body).toMatchObject({
+      acquired: true,
+      lock_id: expect.stringMatching(/^[0-9a-f]{32}$/),
+      fencing_token: expect.any(Number),
+    });
+    const released = await postJson(ports.http, '/lock/release', {
+      resource,
+      lock_id: acquired.body.lock_id,
+    });
+    expect(released.status, JSON.stringify(released.body)).toBe(200);
+    expect(released.body).toMatchObject({ released: true });
+  });
+
+  it('a second launcher on the same ports and state dir: "already running", and the first is not disturbed', async () => {
+    const second = new Run('scripts/demo.ts', launcherArgs(ports, stateDir, ['--workers', '1']));
+    const exit = await second.finish(START_TIMEOUT_MS);
+    expect(exit.code, second.dump()).toBe(1);
+    expect(second.stderr).toMatch(new RegExp(`a demo is already running \\(pid ${launcher.child.pid}`));
+    expect(second.stdout).not.toContain('starting'); // it started nothing, and stopped nothing
+    expect(launcher.exit).toBeUndefined();
+    expect((await status(stateDir)).every((p) => p.state === 'running')).toBe(true);
+    const { lock } = connect(`127.0.0.1:${ports.grpc}`);
+    expect(await grpcRoundTrip(lock)).toHaveLength(3);
+  });
+
+  it('one node stopped: locks still granted; two: UNAVAILABLE and HTTP 503 at once; both started again: it recovers', async () => {
+    const { lock } = connect(`127.0.0.1:${ports.grpc}`);
+
+    const stop1 = await nodes(stateDir, 'stop', 'redis-1');
+    expect(stop1.code, stop1.stderr).toBe(0);
+    expect(stop1.stdout).toContain('redis-1 stopped');
+    expect(stateOf(await status(stateDir), 'redis-1')).toBe('stopped');
+    expect(await canListen(ports.redis[0])).toBe(true);
+    expect((await grpcRoundTrip(lock)).sort()).toEqual(['redis-2', 'redis-3']);
+
+    const stop2 = await nodes(stateDir, 'stop', '2'); // the short name
+    expect(stop2.code, stop2.stderr).toBe(0);
+    expect(stop2.stdout).toContain('no quorum');
+    const grpc = await grpcFailure(lock);
+    expect(grpc.code).toBe(Status.UNAVAILABLE);
+    expect(grpc.ms).toBeLessThan(FAST_FAILURE_MS);
+    const http = await postJson(ports.http, '/lock/acquire', { resource: uniqueResource('demo-http') });
+    expect(http.status, JSON.stringify(http.body)).toBe(503);
+    expect(http.body).toMatchObject({ acquired: false, error: { code: 'UNAVAILABLE' } });
+    expect(http.ms).toBeLessThan(FAST_FAILURE_MS);
+
+    const again = await nodes(stateDir, 'stop', 'redis-1');
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('redis-1 is already stopped');
+
+    for (const node of ['redis-1', 'redis-2']) {
+      const started = await nodes(stateDir, 'start', node);
+      expect(started.code, started.stderr).toBe(0);
+      expect(started.stdout).toContain(`${node} started on 127.0.0.1:`);
+      expect(started.stdout).toContain('quarantines');
+    }
+    const processes = await status(stateDir);
+    remember(processes);
+    expect(processes.every((p) => p.state === 'running')).toBe(true);
+    // Both restarted empty: quarantined for at most the max ttl (1 s) plus drift, then every node votes again.
+    await waitFor(
+      'all three nodes to grant a lock again',
+      async () => (await grpcRoundTrip(lock).catch(() => [])).length === 3,
+      10_000,
+      100,
+    );
+    const http2 = await postJson(ports.http, '/lock/acquire', { resource: uniqueResource('demo-http') });
+    expect(http2.status, JSON.stringify(http2.body)).toBe(200);
+    expect(launcher.stdout).toMatch(/^demo {4}│ .*npm run nodes -- stop redis-1: redis-1 stopped/m);
+  });
+
+  it('pause and resume: a paused node keeps its pid but answers nothing; the other two still grant', async () => {
+    const { lock } = connect(`127.0.0.1:${ports.grpc}`);
+    const before = (await status(stateDir)).find((p) => p.name === 'redis-3');
+
+    const paused = await nodes(stateDir, 'pause', 'redis-3');
+    expect(paused.code, paused.stderr).toBe(0);
+    const during = (await status(stateDir)).find((p) => p.name === 'redis-3');
+    expect(during).toMatchObject({ state: 'paused', pid: before?.pid });
+    expect((await grpcRoundTrip(lock)).sort()).toEqual(['redis-1', 'redis-2']);
+    const twice = await nodes(stateDir, 'pause', '3');
+    expect(twice.code).toBe(1);
+    expect(twice.stderr).toContain('redis-3 is already paused');
+
+    const resumed = await nodes(stateDir, 'resume', 'redis-3');
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(stateOf(await status(stateDir), 'redis-3')).toBe('running');
+    await waitFor(
+      'redis-3 to grant again',
+      async () => (await grpcRoundTrip(lock).catch(() => [])).length === 3,
+      5_000,
+      50,
+    );
+  });
+
+  it('Ctrl-C: workers, then the server, then Redis stop; exit 0; no process and no port left', async () => {
+    remember(await status(stateDir));
+    launcher.child.kill('SIGINT');
+    const exit = await launcher.finish(30_000);
+    expect(exit, launcher.dump()).toEqual({ code: 0, signal: null });
+
+    const out = launcher.stdout;
+    const order = ['stopping w1', 'stopping the server', 'stopping redis-1'].map((text) => out.indexOf(text));
+    expect(
+      order.every((i) => i >= 0),
+      out.slice(-2_000),
+    ).toBe(true);
+    expect([...order].sort((a, b) => a - b)).toEqual(order);
+    expect(out).toMatch(/^w1 {6}│ .* done rounds=/m); // the worker ended on its own, after releasing
+
+    for (const pid of pids) expect(gone(pid), `pid ${pid}`).toBe(true);
+    for (const port of allPorts(ports)) {
+      expect(await tryConnect(port), `port ${port}`).toBe('ECONNREFUSED');
+      expect(await canListen(port), `port ${port}`).toBe(true);
+    }
+    expect(out).toMatch(/^demo {4}│ .* everything stopped$/m);
+    expect(existsSync(join(stateDir, 'demo.json'))).toBe(false);
+    const after = await nodes(stateDir, 'status');
+    expect(after.code).toBe(1);
+    expect(after.stderr).toContain('no demo is running');
+  });
+
+  it('starts again after a stop, on the same ports and state dir; SIGTERM stops it too, with exit 0', async () => {
+    const { launcher: again } = await startLauncher(
+      (p) => launcherArgs(p, stateDir, ['--workers', '0']),
+      ports,
+    );
+    expect(again.stdout).not.toContain('cleaned up'); // the last stop left nothing to clean up
+    const { lock } = connect(`127.0.0.1:${ports.grpc}`);
+    expect(await grpcRoundTrip(lock)).toHaveLength(3);
+    again.child.kill('SIGTERM');
+    expect(await again.finish(30_000), again.dump()).toEqual({ code: 0, signal: null });
+  });
+});
+
+describe('npm run demo: start-up failures and leftovers', () => {
+  it('a port taken by another process is named, and nothing is left running', async () => {
+    const ports = await freePorts();
+    const stateDir = await mkdtemp(join(tmpdir(), 'redlease-demo-test-'));
+    onTestFinished(() => rm(stateDir, { recursive: true, force: true }));
+    const squatter = createServer();
+    await new Promise<void>((resolve) => squatter.listen({ host: '127.0.0.1', port: ports.store }, resolve));
+    onTestFinished(() => new Promise<void>((resolve) => squatter.close(() => resolve())));
+
+    const run = new Run('scripts/demo.ts', launcherArgs(ports, stateDir));
+    const exit = await run.finish(START_TIMEOUT_MS);
+    expect(exit.code, run.dump()).toBe(1);
+    expect(run.stderr).toContain(`port ${ports.store} (store) is already in use by another process`);
+    for (const port of [...ports.redis, ports.grpc, ports.http]) expect(await canListen(port)).toBe(true);
+    expect(existsSync(join(stateDir, 'demo.json'))).toBe(false);
+  });
+
+  it('a SIGKILLed launcher takes its children with it; the next start cleans up its state file', async () => {
+    const stateDir = await mkdtemp(join(tmpdir(), 'redlease-demo-test-'));
+    onTestFinished(() => rm(stateDir, { recursive: true, force: true }));
+    const args = (p: Ports) => launcherArgs(p, stateDir, ['--workers', '0']);
+
+    const { launcher: first, ports } = await startLauncher(args);
+    const processes = await status(stateDir);
+    expect(await nodes(stateDir, 'pause', 'store')).toMatchObject({ code: 0 }); // a stopped process dies too
+    first.child.kill('SIGKILL');
+    await first.finish(5_000);
+    await waitFor(
+      'the children of the killed launcher to die',
+      () => processes.every((p) => p.pid === null || gone(p.pid)),
+      5_000,
+      20,
+    );
+    for (const port of allPorts(ports)) expect(await tryConnect(port), `port ${port}`).toBe('ECONNREFUSED');
+    const stale = await nodes(stateDir, 'status');
+    expect(stale.code).toBe(1);
+    expect(stale.stderr).toContain('is gone without cleaning up');
+
+    const { launcher: second } = await startLauncher(args, ports); // the same ports: they are free again
+    expect(second.stdout).toContain(
+      `cleaned up after a demo that was stopped without cleaning up (pid ${first.child.pid})`,
+    );
+    second.child.kill('SIGTERM');
+    expect(await second.finish(30_000), second.dump()).toEqual({ code: 0, signal: null });
+  });
+});
