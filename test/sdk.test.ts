@@ -151,7 +151,7 @@ describe('LockClient', () => {
     expect(lost).toEqual([]);
   });
 
-  it('a LOST pushed by the server aborts the signal at once with LeaseLostError; release then answers false', async () => {
+  it('a release behind the SDK’s back (its lock id, another call) aborts the signal at once with LeaseLostError; release then answers false', async () => {
     const { address, lock } = await startTestServer();
     const client = sdk(address);
     const resource = uniqueResource();

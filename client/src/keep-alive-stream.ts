@@ -160,8 +160,10 @@ export class KeepAliveStream {
         lease.lose('lost', response.reason || 'the server no longer holds it');
         return;
       case LeaseState.LEASE_STATE_RELEASED:
+        // Never asked for (the SDK releases with a unary call, after detaching the lease): someone else used this
+        // lease's lock id to release it. For this holder the lease is gone.
         this.detach(lease);
-        lease.markReleased();
+        lease.lose('lost', response.reason || 'released by another call with this lease’s lock id');
         return;
       default:
         return;

@@ -345,8 +345,8 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
 
   private async release(lease: Lease): Promise<boolean> {
     const { resource, lockId } = lease;
-    // Stop renewing first: the server pushes LOST ("released by a Release call") to the stream the lease is
-    // attached to, and that notice may arrive before the Release answer; it is not a loss.
+    // Stop renewing first: the server tells the stream the lease is attached to that it was released, and that
+    // notice may arrive before the Release answer.
     this.leases.get(lease)?.detach(lease);
     try {
       await this.call(resource, undefined, (callOptions) =>

@@ -309,10 +309,10 @@ export class Coordinator {
       },
       'lock released',
     );
+    // Only the holder knows its lock id, so this is the holder letting go, not a loss: streams that still keep
+    // the lease alive are told RELEASED.
     for (const lease of this.attachedTo(resource)) {
-      if (lease.lockId === lockId && lease.session !== from) {
-        lease.session.lose(lease, 'released', 'released by a Release call');
-      }
+      if (lease.lockId === lockId && lease.session !== from) lease.session.released(lease);
     }
     return result;
   }

@@ -262,6 +262,13 @@ export class LeaseSession {
     this.output.send(answer(lease, 'lost', lease.fencingToken, reason));
   }
 
+  /** The lease's lock id released it through a Release call: stop watching it and say RELEASED, unasked. */
+  released(lease: AttachedLease): void {
+    if (this.closed || this.leases.get(`${lease.resource}\n${lease.lockId}`) !== lease) return;
+    this.detach(lease);
+    this.output.send(answer(lease, 'released', lease.fencingToken, 'released by a Release call'));
+  }
+
   /** Stops watching a lost lease and logs the loss, once: false when it was no longer attached. */
   private forget(lease: AttachedLease, kind: LossKind, reason: string): boolean {
     if (this.leases.get(`${lease.resource}\n${lease.lockId}`) !== lease) return false;
