@@ -9,6 +9,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/lib/ensure-deps.sh
 # Installing the package may start Debian's own redis-server service on 6379: the demo neither uses nor touches it.
 ensure_redis_server
+ensure_lab_tools
 ensure_node_modules
 
 exec node --import tsx scripts/demo.ts "$@"

@@ -38,7 +38,8 @@ Actions:
 Nodes: redis-1, redis-2, redis-3 (or 1, 2, 3), store (the workers' FencedStore)
 
 Options:
-  --state-dir <dir>  the demo's state dir, if it was started with one (default .redlease/demo)
+  --state-dir <dir>  the demo's state dir, if it was started with one (default: $REDLEASE_DEMO_STATE_DIR,
+                     else .redlease/demo)
   --json             print the demo's answer as JSON
   -h, --help         show this help
 
@@ -70,7 +71,7 @@ function parseCommand(argv: readonly string[]): Command {
   }
   if (values.help) return { help: true };
   const [action, node, ...extra] = positionals;
-  const dir = values['state-dir'] ?? DEFAULT_STATE_DIR;
+  const dir = values['state-dir'] ?? (process.env.REDLEASE_DEMO_STATE_DIR || DEFAULT_STATE_DIR);
   const json = values.json ?? false;
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
   if (action === undefined) throw new UsageError(`no action: one of ${ACTIONS}`);

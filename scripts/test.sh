@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/lib/ensure-deps.sh
 ensure_redis_server
+ensure_lab_tools
 ensure_node_modules
 
 echo "==> generated code is current"

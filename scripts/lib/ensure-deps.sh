@@ -6,12 +6,30 @@ as_root() {
     echo "need root to run: $*" >&2; return 1; fi
 }
 
+# The package lists are read once per run, however many installs follow.
+apt_update_once() {
+  [ -n "${_apt_updated:-}" ] && return 0
+  as_root apt-get update -qq
+  _apt_updated=1
+}
+
 ensure_redis_server() {
   if command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ]; then return 0; fi
   echo "==> installing redis-server (apt-get)"
-  as_root apt-get update -qq
+  apt_update_once
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null
   # Debian's package may start a service on 6379; redlease starts its own nodes and never uses it.
+}
+
+# curl and jq: the lab walk-through (docs/lab.md) and its test use them.
+ensure_lab_tools() {
+  local missing=()
+  command -v curl >/dev/null 2>&1 || missing+=(curl)
+  command -v jq >/dev/null 2>&1 || missing+=(jq)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "==> installing ${missing[*]} (apt-get)"
+  apt_update_once
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
 ensure_node_modules() {

@@ -1,0 +1,163 @@
+/**
+ * Stand-ins for `grpcurl` and `ghz`, for the lab test (test/lab.test.ts) on machines without those Go binaries:
+ *
+ *   node --import tsx test/support/grpc-cli.ts grpcurl -plaintext [-d <json>] <host:port> list|<Service>/<Method>
+ *   node --import tsx test/support/grpc-cli.ts ghz --insecure --call <pkg.Service.Method> -d <json> -n <N> -c <C> <host:port>
+ *
+ * They take the subset of each tool's flags that docs/lab.md uses, make real calls through the generated client,
+ * and print what the tool prints for them: grpcurl's indented proto JSON (service names from real reflection),
+ * ghz's count and status code distribution. Unknown flags are refused, so a lab command that the real tool would
+ * read differently fails here too. Exit 1 on a failed call, 2 on bad usage.
+ */
+import { parseArgs } from 'node:util';
+import { type Channel, createChannel, createClient, Status } from 'nice-grpc';
+import { HealthDefinition } from '../../client/src/gen/grpc/health/v1/health.js';
+import { ServerReflectionDefinition } from '../../client/src/gen/grpc/reflection/v1/reflection.js';
+import { AdminServiceDefinition } from '../../client/src/gen/redlease/v1/admin.js';
+import { LockServiceDefinition } from '../../client/src/gen/redlease/v1/lock.js';
+
+interface JsonMessage {
+  fromJSON(object: unknown): unknown;
+  toJSON(message: never): unknown;
+}
+interface MethodDefinition {
+  name: string;
+  requestType: JsonMessage;
+  responseType: JsonMessage;
+  requestStream: boolean;
+  responseStream: boolean;
+}
+interface ServiceDefinition {
+  fullName: string;
+  methods: Record<string, MethodDefinition>;
+}
+
+const SERVICES = [
+  LockServiceDefinition,
+  AdminServiceDefinition,
+  HealthDefinition,
+] as unknown as ServiceDefinition[];
+
+class UsageError extends Error {}
+
+/** The unary method `service`/`method` (grpcurl spells it `pkg.Service/Method`, ghz `pkg.Service.Method`). */
+function findMethod(service: string, method: string) {
+  const definition = SERVICES.find((s) => s.fullName === service);
+  const entry = definition && Object.entries(definition.methods).find(([, m]) => m.name === method);
+  if (!definition || !entry) throw new UsageError(`unknown method ${service}/${method}`);
+  const [key, descriptor] = entry;
+  if (descriptor.requestStream || descriptor.responseStream) throw new UsageError(`${method} is streaming`);
+  return {
+    descriptor,
+    call(channel: Channel, request: unknown): Promise<unknown> {
+      const client = createClient(definition as never, channel) as Record<
+        string,
+        (r: unknown) => Promise<unknown>
+      >;
+      return client[key]!(request);
+    },
+  };
+}
+
+async function grpcurl(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: { plaintext: { type: 'boolean' }, d: { type: 'string' } },
+    allowPositionals: true,
+  });
+  if (!values.plaintext) throw new UsageError('only -plaintext is supported');
+  const [address, target] = positionals;
+  if (!address || !target || positionals.length > 2)
+    throw new UsageError('usage: grpcurl -plaintext [-d json] host:port list|Service/Method');
+  const channel = createChannel(address);
+  try {
+    if (target === 'list') {
+      const reflection = createClient(ServerReflectionDefinition, channel);
+      async function* ask() {
+        yield { host: '', messageRequest: { $case: 'listServices' as const, value: '' } };
+      }
+      for await (const answer of reflection.serverReflectionInfo(ask())) {
+        if (answer.messageResponse?.$case !== 'listServicesResponse')
+          throw new Error('unexpected reflection answer');
+        for (const service of answer.messageResponse.value.service.map((s) => s.name).sort())
+          console.log(service);
+      }
+      return;
+    }
+    const slash = target.lastIndexOf('/');
+    const { descriptor, call } = findMethod(target.slice(0, slash), target.slice(slash + 1));
+    const request = descriptor.requestType.fromJSON(JSON.parse(values.d ?? '{}'));
+    const response = await call(channel, request);
+    console.log(JSON.stringify(descriptor.responseType.toJSON(response as never), null, 2));
+  } finally {
+    channel.close();
+  }
+}
+
+async function ghz(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: {
+      insecure: { type: 'boolean' },
+      call: { type: 'string' },
+      d: { type: 'string' },
+      n: { type: 'string' },
+      c: { type: 'string' },
+    },
+    allowPositionals: true,
+  });
+  const [address] = positionals;
+  if (!values.insecure || !values.call || !address)
+    throw new UsageError('usage: ghz --insecure --call pkg.Service.Method [-d json] [-n N] [-c C] host:port');
+  const dot = values.call.lastIndexOf('.');
+  const { descriptor, call } = findMethod(values.call.slice(0, dot), values.call.slice(dot + 1));
+  const total = Number(values.n ?? 200);
+  const concurrency = Number(values.c ?? 50);
+  const template = values.d ?? '{}';
+  const channel = createChannel(address);
+  const codes = new Map<string, number>();
+  const started = performance.now();
+  let next = 0;
+  const worker = async () => {
+    while (next < total) {
+      const number = next++;
+      const request = descriptor.requestType.fromJSON(
+        JSON.parse(template.replaceAll('{{.RequestNumber}}', String(number))),
+      );
+      let code = 'OK';
+      try {
+        await call(channel, request);
+      } catch (error) {
+        code = Status[(error as { code?: Status }).code ?? Status.UNKNOWN];
+      }
+      codes.set(code, (codes.get(code) ?? 0) + 1);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, total) }, worker));
+  const seconds = (performance.now() - started) / 1000;
+  channel.close();
+  console.log(
+    `\nSummary:\n  Count:\t${total}\n  Total:\t${(seconds * 1000).toFixed(2)} ms\n  Requests/sec:\t${(total / seconds).toFixed(2)}\n`,
+  );
+  console.log('Status code distribution:');
+  for (const [code, count] of codes) console.log(`  [${code}]   ${count} responses`);
+  if (codes.size !== 1 || !codes.has('OK')) process.exitCode = 1;
+}
+
+/** Go's flag package reads `-plaintext` as `--plaintext`; node:util's parseArgs would read it as `-p -l …`. */
+const goFlags = (args: string[]) => args.map((a) => (/^-[a-z][a-z-]+$/i.test(a) ? `-${a}` : a));
+
+const [tool, ...rest] = process.argv.slice(2);
+const argv = goFlags(rest);
+try {
+  if (tool === 'grpcurl') await grpcurl(argv);
+  else if (tool === 'ghz') await ghz(argv);
+  else throw new UsageError('the first argument is grpcurl or ghz');
+} catch (error) {
+  console.error(`${tool}: ${(error as Error).message}`);
+  process.exit(
+    error instanceof UsageError || (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION'
+      ? 2
+      : 1,
+  );
+}
