@@ -1,31 +1,26 @@
-// The demo launcher (scripts/demo.ts, `npm run demo`) and the node-control command (scripts/nodes.ts, `npm run
-// nodes`) as real processes on free loopback ports, with their own state dir: locks over gRPC and over the HTTP
-// lab API, nodes stopped, started, paused and resumed through the command while the service keeps or loses its
-// quorum, a second launcher refused, a port in use named, Ctrl-C leaving no process and no port behind, and a
-// SIGKILLed launcher whose children die with it and whose state the next start cleans up.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect as connectTcp, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ClientError, Status } from 'nice-grpc';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { LockClient } from '../client/src/index.js';
 import { sendControl } from '../scripts/lib/control-client.js';
 import type { ProcessStatus } from '../scripts/lib/control-protocol.js';
 import { DemoState } from '../scripts/lib/demo-state.js';
-import { freeFixedPort } from '../scripts/lib/free-port.js';
 import { processStartTime } from '../scripts/lib/process-start-time.js';
+import {
+  allPorts,
+  type DemoPorts,
+  demoArgs,
+  freeDemoPorts,
+  ScriptRun,
+  START_TIMEOUT_MS,
+  startLauncher,
+} from './support/demo.js';
 import { connect, type LockClient as GrpcLockClient, uniqueResource, waitFor } from './support/server.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-/** The banner's last line: everything is up. */
-const UP_LINE = 'Ctrl-C stops everything.';
-/** A launcher starts 4 Redis, the server and the workers with tsx: a few seconds, more on a busy machine. */
-const START_TIMEOUT_MS = 25_000;
 /** A node command answers within the launcher's bounded redis stop / start (≤ about 12 s; usually < 1 s). */
 const COMMAND_TIMEOUT_MS = 20_000;
 /** "Fails fast": a request without a quorum is answered within about a second (no waiting for timeouts). */
@@ -33,137 +28,23 @@ const FAST_FAILURE_MS = 1_000;
 /** gRPC calls in this file (a relative deadline: nice-grpc's deadline option takes a Date or an offset). */
 const CALL_DEADLINE_MS = 5_000;
 
-interface Ports {
-  redis: [number, number, number];
-  store: number;
-  grpc: number;
-  http: number;
-}
-
-/** Six free loopback ports below the ephemeral range (see freeFixedPort): a node's port stays ours while it is
- *  stopped and started again, and a port the demo released is not taken by a random process in the meantime. */
-async function freePorts(): Promise<Ports> {
-  const [a, b, c, store, grpc, http] = await Promise.all(Array.from({ length: 6 }, () => freeFixedPort()));
-  return { redis: [a!, b!, c!], store: store!, grpc: grpc!, http: http! };
-}
-
-function allPorts(ports: Ports): number[] {
-  return [...ports.redis, ports.store, ports.grpc, ports.http];
-}
-
 /** Launcher flags for `ports` and `stateDir`: short ttls, so that a restarted node's quarantine (≤ the max ttl,
- *  1 s) ends quickly; one worker, so the service is in use while the test runs. */
-function launcherArgs(ports: Ports, stateDir: string, more: string[] = []): string[] {
-  return [
-    '--redis-ports',
-    ports.redis.join(','),
-    '--store-port',
-    String(ports.store),
-    '--grpc-port',
-    String(ports.grpc),
-    '--http-port',
-    String(ports.http),
+ *  1 s) ends quickly. */
+function launcherArgs(ports: DemoPorts, stateDir: string, more: string[] = []): string[] {
+  return demoArgs(ports, stateDir, [
     '--ttl-ms',
     '1000',
     '--max-ttl-ms',
     '1000',
     '--pause-ms',
     '200',
-    '--state-dir',
-    stateDir,
     ...more,
-  ];
-}
-
-/** `node --import tsx scripts/<script>` in the repository root, its output collected, killed after the test
- *  file if still running. */
-class Run {
-  stdout = '';
-  stderr = '';
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-
-  constructor(
-    script: string,
-    args: readonly string[],
-    readonly child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
-      cwd: ROOT,
-      env: { ...process.env, NO_COLOR: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    }),
-  ) {
-    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-      this.stdout += chunk;
-    });
-    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-      this.stderr += chunk;
-    });
-    // 'close': the output has been read to the end.
-    this.exited = once(child, 'close').then(([code, signal]) => {
-      this.exit = { code: code as number | null, signal: signal as NodeJS.Signals | null };
-      return this.exit;
-    });
-    runs.add(this);
-  }
-
-  /** Waits for the exit; SIGKILL after `timeoutMs`, so a stuck process cannot hang the test. */
-  async finish(timeoutMs: number) {
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
-    try {
-      return await this.exited;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  dump(): string {
-    return `--- stdout ---\n${this.stdout}\n--- stderr ---\n${this.stderr}`;
-  }
-}
-
-const runs = new Set<Run>();
-afterAll(() => {
-  // A launcher still running here failed a test: SIGKILL it; its children die with it (parent-death signal).
-  for (const run of runs) if (run.exit === undefined) run.child.kill('SIGKILL');
-});
-
-/**
- * Starts a launcher on `ports` (default: free ones) and waits for its banner, failing early with its output if it
- * exits first. Another process may take one of the ports between freePort() and the launcher's bind (the race
- * RedisProcess handles too): the launcher then says "already in use" or EADDRINUSE, and it is started again on new
- * free ports, three times at most.
- */
-async function startLauncher(
-  args: (ports: Ports) => string[],
-  ports?: Ports,
-): Promise<{ launcher: Run; ports: Ports }> {
-  for (let attempt = 1; ; attempt++) {
-    const use = ports ?? (await freePorts());
-    const launcher = new Run('scripts/demo.ts', args(use));
-    try {
-      await waitFor(
-        'the demo to be up',
-        () => {
-          if (launcher.exit) {
-            throw new Error(`the launcher exited (${JSON.stringify(launcher.exit)}):\n${launcher.dump()}`);
-          }
-          return launcher.stdout.includes(UP_LINE);
-        },
-        START_TIMEOUT_MS,
-        20,
-      );
-      return { launcher, ports: use };
-    } catch (error) {
-      await launcher.finish(START_TIMEOUT_MS);
-      if (attempt >= 3 || !/already in use|EADDRINUSE/.test(launcher.dump())) throw error;
-      ports = undefined;
-    }
-  }
+  ]);
 }
 
 /** Runs the node-control command to its end. */
 async function nodes(stateDir: string, ...args: string[]) {
-  const run = new Run('scripts/nodes.ts', [...args, '--state-dir', stateDir]);
+  const run = new ScriptRun('scripts/nodes.ts', [...args, '--state-dir', stateDir]);
   const exit = await run.finish(COMMAND_TIMEOUT_MS);
   return { code: exit.code, stdout: run.stdout, stderr: run.stderr };
 }
@@ -252,9 +133,9 @@ async function postJson(port: number, path: string, body: unknown) {
 }
 
 describe('npm run demo and npm run nodes', () => {
-  let ports: Ports;
+  let ports: DemoPorts;
   let stateDir: string;
-  let launcher: Run;
+  let launcher: ScriptRun;
   /** Every pid the demo reported while it ran: none may be alive after Ctrl-C. */
   const pids = new Set<number>();
   const remember = (processes: readonly ProcessStatus[]): void => {
@@ -331,7 +212,7 @@ describe('npm run demo and npm run nodes', () => {
   });
 
   it('a second launcher on the same ports and state dir: "already running", and the first is not disturbed', async () => {
-    const second = new Run('scripts/demo.ts', launcherArgs(ports, stateDir, ['--workers', '1']));
+    const second = new ScriptRun('scripts/demo.ts', launcherArgs(ports, stateDir, ['--workers', '1']));
     const exit = await second.finish(START_TIMEOUT_MS);
     expect(exit.code, second.dump()).toBe(1);
     expect(second.stderr).toMatch(new RegExp(`a demo is already running \\(pid ${launcher.child.pid}`));
@@ -454,14 +335,14 @@ describe('npm run demo and npm run nodes', () => {
 
 describe('npm run demo: start-up failures and leftovers', () => {
   it('a port taken by another process is named, and nothing is left running', async () => {
-    const ports = await freePorts();
+    const ports = await freeDemoPorts();
     const stateDir = await mkdtemp(join(tmpdir(), 'redlease-demo-test-'));
     onTestFinished(() => rm(stateDir, { recursive: true, force: true }));
     const squatter = createServer();
     await new Promise<void>((resolve) => squatter.listen({ host: '127.0.0.1', port: ports.store }, resolve));
     onTestFinished(() => new Promise<void>((resolve) => squatter.close(() => resolve())));
 
-    const run = new Run('scripts/demo.ts', launcherArgs(ports, stateDir));
+    const run = new ScriptRun('scripts/demo.ts', launcherArgs(ports, stateDir));
     const exit = await run.finish(START_TIMEOUT_MS);
     expect(exit.code, run.dump()).toBe(1);
     expect(run.stderr).toContain(`port ${ports.store} (store) is already in use by another process`);
@@ -472,7 +353,7 @@ describe('npm run demo: start-up failures and leftovers', () => {
   it('a SIGKILLed launcher takes its children with it; the next start cleans up its state file', async () => {
     const stateDir = await mkdtemp(join(tmpdir(), 'redlease-demo-test-'));
     onTestFinished(() => rm(stateDir, { recursive: true, force: true }));
-    const args = (p: Ports) => launcherArgs(p, stateDir, ['--workers', '0']);
+    const args = (p: DemoPorts) => launcherArgs(p, stateDir, ['--workers', '0']);
 
     const { launcher: first, ports } = await startLauncher(args);
     const processes = await status(stateDir);

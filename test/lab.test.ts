@@ -26,7 +26,7 @@ beforeAll(async () => {
   // The demo's own settings, as a reader runs it (exercise 3 waits out a restart quarantine of up to its 30 s).
   demo = await startDemo();
   // Exercise 2 looks at the counter the workers write: wait for a first write.
-  await demo.waitForOutput(/\bwrote\b/, 30_000);
+  await demo.launcher.waitForOutput(/\bwrote\b/, 30_000);
   bin = await mkdtemp(join(tmpdir(), 'redlease-lab-bin-'));
   for (const tool of ['grpcurl', 'ghz']) {
     if (spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0) continue;
@@ -120,7 +120,10 @@ describe('docs/lab.md', () => {
       async () => {
         const blocks = [...doc.setup, ...exercise.blocks];
         const { outputs, code, all } = await runBlocks(blocks);
-        expect(code, `the commands failed (exit ${code}):\n${all}\n--- demo ---\n${demo.tail()}`).toBe(0);
+        expect(
+          code,
+          `the commands failed (exit ${code}):\n${all}\n--- demo ---\n${demo.launcher.stdout.split('\n').slice(-60).join('\n')}`,
+        ).toBe(0);
         expect(outputs).toHaveLength(blocks.length);
         blocks.forEach((block, i) => {
           for (const pattern of block.expects) {
