@@ -20,6 +20,7 @@ export type Transport = 'grpc' | 'http';
 export class Metrics implements LockEvents {
   readonly registry = new Registry();
   private coordinator: Coordinator | undefined;
+  private readonly rpcChildren = new Map<string, { observe(seconds: number): void }>();
 
   private readonly acquisitions = new Counter({
     name: 'redlease_acquisitions_total',
@@ -176,7 +177,15 @@ export class Metrics implements LockEvents {
 
   /** One finished call at an edge. */
   rpc(transport: Transport, method: string, code: string, seconds: number): void {
-    this.rpcDuration.observe({ transport, method, code }, seconds);
+    // One child per label set, found by a string key: prom-client would otherwise hash the label object on every
+    // call. The sets are bounded: transports × method names × status codes.
+    const key = `${transport}|${method}|${code}`;
+    let child = this.rpcChildren.get(key);
+    if (!child) {
+      child = this.rpcDuration.labels(transport, method, code);
+      this.rpcChildren.set(key, child);
+    }
+    child.observe(seconds);
   }
 
   acquire(outcome: Outcome): void {
