@@ -49,11 +49,15 @@ export class Authenticator {
     this.clients = this.admin ? [...this.clientOnly, this.admin] : this.clientOnly;
   }
 
-  /** Throws AuthError unless a caller presenting `authorization` (the header's value) from a peer may reach `target`. */
-  check(target: AuthTarget, authorization: string | undefined, loopbackPeer: boolean): void {
+  /**
+   * Throws AuthError unless a caller presenting `authorization` (the header's value) may reach `target`. Both are
+   * asked only when the rule needs them (every call passes here): `loopbackPeer` for admin calls without an admin
+   * token, `authorization` when a token is required.
+   */
+  check(target: AuthTarget, authorization: () => string | undefined, loopbackPeer: () => boolean): void {
     if (target === 'admin') {
       if (this.admin === undefined) {
-        if (!loopbackPeer) {
+        if (!loopbackPeer()) {
           throw new AuthError(
             'PERMISSION_DENIED',
             'ADMIN_LOOPBACK_ONLY',
@@ -62,7 +66,7 @@ export class Authenticator {
         }
         return;
       }
-      const presented = bearer(authorization);
+      const presented = bearer(authorization());
       const hash = presented === undefined ? undefined : digest(presented);
       if (hash !== undefined && matches(hash, [this.admin])) return;
       if (hash !== undefined && matches(hash, this.clientOnly)) {
@@ -79,7 +83,7 @@ export class Authenticator {
       );
     }
     if (target === 'lock' && this.options.clientTokens.length > 0) {
-      const presented = bearer(authorization);
+      const presented = bearer(authorization());
       if (presented === undefined || !matches(digest(presented), this.clients)) {
         throw new AuthError(
           'UNAUTHENTICATED',
@@ -97,7 +101,11 @@ export function authentication(options: AuthOptions): ServerMiddleware {
   return async function* authenticate(call, context) {
     const path = call.method.path;
     const target = path.startsWith(ADMIN_PREFIX) ? 'admin' : path.startsWith(LOCK_PREFIX) ? 'lock' : 'open';
-    authenticator.check(target, context.metadata.get('authorization'), isLoopbackPeer(context.peer));
+    authenticator.check(
+      target,
+      () => context.metadata.get('authorization'),
+      () => isLoopbackPeer(context.peer),
+    );
     return yield* call.next(call.request, context);
   };
 }

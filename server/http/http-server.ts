@@ -95,8 +95,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       name = route.name;
       authenticator.check(
         route.auth,
-        request.headers.authorization,
-        isLoopbackPeer(`${request.socket.remoteAddress ?? ''}:0`),
+        () => request.headers.authorization,
+        () => isLoopbackPeer(`${request.socket.remoteAddress ?? ''}:0`),
       );
       const call: LabRequest = { request, url, param, signal: abort.signal };
       const result = await route.handle(call);
