@@ -1,7 +1,8 @@
 // docs/lab.md, run: a demo (scripts/demo.ts) on free loopback ports with its own state dir, then every `sh` block
 // of the page in order, one bash per exercise, with the page's default ports rewritten to the demo's; each
 // block's `<!-- expect: … -->` lines are checked against its output, and quoted source files against the repo.
-// grpcurl and ghz run as themselves when installed, else as the stand-ins in test/support/grpc-cli.ts.
+// grpcurl and ghz run as themselves when installed, else grpcurl as the stand-in in test/support/grpc-cli.ts and
+// ghz as the built-in runner of ghz/ (ghz/run.ts, told by GHZ_BUILTIN not to look for ghz on PATH: the shim).
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -28,13 +29,15 @@ beforeAll(async () => {
   // Exercise 2 looks at the counter the workers write: wait for a first write.
   await demo.launcher.waitForOutput(/\bwrote\b/, 30_000);
   bin = await mkdtemp(join(tmpdir(), 'redlease-lab-bin-'));
-  for (const tool of ['grpcurl', 'ghz']) {
+  const node = `"${process.execPath}" --import tsx`;
+  const standIns: Record<string, string> = {
+    grpcurl: `exec ${node} "${join(ROOT, 'test/support/grpc-cli.ts')}" grpcurl "$@"`,
+    ghz: `GHZ_BUILTIN=1 exec ${node} "${join(ROOT, 'ghz/run.ts')}" "$@"`,
+  };
+  for (const [tool, command] of Object.entries(standIns)) {
     if (spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0) continue;
     const shim = join(bin, tool);
-    await writeFile(
-      shim,
-      `#!/bin/sh\nexec "${process.execPath}" --import tsx "${join(ROOT, 'test/support/grpc-cli.ts')}" ${tool} "$@"\n`,
-    );
+    await writeFile(shim, `#!/bin/sh\n${command}\n`);
     await chmod(shim, 0o755);
   }
 }, 60_000);

@@ -1,16 +1,15 @@
 /**
- * Stand-ins for `grpcurl` and `ghz`, for the lab test (test/lab.test.ts) on machines without those Go binaries:
+ * A stand-in for `grpcurl`, for the lab test (test/lab.test.ts) on machines without that Go binary:
  *
  *   node --import tsx test/support/grpc-cli.ts grpcurl -plaintext [-d <json>] <host:port> list|<Service>/<Method>
- *   node --import tsx test/support/grpc-cli.ts ghz --insecure --call <pkg.Service.Method> -d <json> -n <N> -c <C> <host:port>
  *
- * They take the subset of each tool's flags that docs/lab.md uses, make real calls through the generated client,
- * and print what the tool prints for them: grpcurl's indented proto JSON (service names from real reflection),
- * ghz's count and status code distribution. Unknown flags are refused, so a lab command that the real tool would
- * read differently fails here too. Exit 1 on a failed call, 2 on bad usage.
+ * It takes the subset of grpcurl's flags that docs/lab.md uses, makes real calls through the generated client,
+ * and prints what grpcurl prints for them: indented proto JSON (service names from real reflection). Unknown
+ * flags are refused, so a lab command that grpcurl would read differently fails here too. Exit 1 on a failed
+ * call, 2 on bad usage. (ghz's stand-in is the built-in runner of ghz/, `node --import tsx ghz/run.ts`.)
  */
 import { parseArgs } from 'node:util';
-import { type Channel, createChannel, createClient, Status } from 'nice-grpc';
+import { type Channel, createChannel, createClient } from 'nice-grpc';
 import { HealthDefinition } from '../../client/src/gen/grpc/health/v1/health.js';
 import { ServerReflectionDefinition } from '../../client/src/gen/grpc/reflection/v1/reflection.js';
 import { AdminServiceDefinition } from '../../client/src/gen/redlease/v1/admin.js';
@@ -40,7 +39,7 @@ const SERVICES = [
 
 class UsageError extends Error {}
 
-/** The unary method `service`/`method` (grpcurl spells it `pkg.Service/Method`, ghz `pkg.Service.Method`). */
+/** The unary method `service`/`method` (grpcurl spells it `pkg.Service/Method`). */
 function findMethod(service: string, method: string) {
   const definition = SERVICES.find((s) => s.fullName === service);
   const entry = definition && Object.entries(definition.methods).find(([, m]) => m.name === method);
@@ -94,56 +93,6 @@ async function grpcurl(argv: string[]): Promise<void> {
   }
 }
 
-async function ghz(argv: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    options: {
-      insecure: { type: 'boolean' },
-      call: { type: 'string' },
-      d: { type: 'string' },
-      n: { type: 'string' },
-      c: { type: 'string' },
-    },
-    allowPositionals: true,
-  });
-  const [address] = positionals;
-  if (!values.insecure || !values.call || !address)
-    throw new UsageError('usage: ghz --insecure --call pkg.Service.Method [-d json] [-n N] [-c C] host:port');
-  const dot = values.call.lastIndexOf('.');
-  const { descriptor, call } = findMethod(values.call.slice(0, dot), values.call.slice(dot + 1));
-  const total = Number(values.n ?? 200);
-  const concurrency = Number(values.c ?? 50);
-  const template = values.d ?? '{}';
-  const channel = createChannel(address);
-  const codes = new Map<string, number>();
-  const started = performance.now();
-  let next = 0;
-  const worker = async () => {
-    while (next < total) {
-      const number = next++;
-      const request = descriptor.requestType.fromJSON(
-        JSON.parse(template.replaceAll('{{.RequestNumber}}', String(number))),
-      );
-      let code = 'OK';
-      try {
-        await call(channel, request);
-      } catch (error) {
-        code = Status[(error as { code?: Status }).code ?? Status.UNKNOWN];
-      }
-      codes.set(code, (codes.get(code) ?? 0) + 1);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, total) }, worker));
-  const seconds = (performance.now() - started) / 1000;
-  channel.close();
-  console.log(
-    `\nSummary:\n  Count:\t${total}\n  Total:\t${(seconds * 1000).toFixed(2)} ms\n  Requests/sec:\t${(total / seconds).toFixed(2)}\n`,
-  );
-  console.log('Status code distribution:');
-  for (const [code, count] of codes) console.log(`  [${code}]   ${count} responses`);
-  if (codes.size !== 1 || !codes.has('OK')) process.exitCode = 1;
-}
-
 /** Go's flag package reads `-plaintext` as `--plaintext`; node:util's parseArgs would read it as `-p -l …`. */
 const goFlags = (args: string[]) => args.map((a) => (/^-[a-z][a-z-]+$/i.test(a) ? `-${a}` : a));
 
@@ -151,8 +100,7 @@ const [tool, ...rest] = process.argv.slice(2);
 const argv = goFlags(rest);
 try {
   if (tool === 'grpcurl') await grpcurl(argv);
-  else if (tool === 'ghz') await ghz(argv);
-  else throw new UsageError('the first argument is grpcurl or ghz');
+  else throw new UsageError('the first argument is grpcurl');
 } catch (error) {
   console.error(`${tool}: ${(error as Error).message}`);
   process.exit(
