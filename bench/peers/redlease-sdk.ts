@@ -1,0 +1,42 @@
+/**
+ * redlease through the SDK: `LockClient.acquire` (autoRenew off: a cycle takes a few ms, far less than a third of
+ * the ttl, so no renewal would ever be sent, but attaching the lease to a KeepAlive stream would still cost) and
+ * `lease.release()`. What an application using the SDK pays on top of the raw calls.
+ */
+import { LockClient, LockHeldError } from '../../client/src/index.js';
+import type { Held, Locker, LockSystem } from '../lock-system.js';
+import { OWN_CONNECTION } from './redlease.js';
+
+export class RedleaseSdkSystem implements LockSystem {
+  readonly name = 'redlease-sdk';
+
+  constructor(
+    private readonly address: string,
+    private readonly ttlMs: number,
+  ) {}
+
+  async connect(clientId: string): Promise<Locker> {
+    const client = new LockClient({
+      address: this.address,
+      ttlMs: this.ttlMs,
+      clientId,
+      channelOptions: OWN_CONNECTION,
+    });
+    return {
+      async acquire(resource, waitMs, signal): Promise<Held | null> {
+        try {
+          const lease = await client.acquire(resource, { waitMs, signal, autoRenew: false });
+          return {
+            async release() {
+              await lease.release();
+            },
+          };
+        } catch (error) {
+          if (error instanceof LockHeldError) return null;
+          throw error;
+        }
+      },
+      close: () => client.close(),
+    };
+  }
+}
