@@ -92,8 +92,9 @@ describe('npm run bench', () => {
       expect(run.overlaps, 'a grant before the previous holder released').toBe(0);
       if (system.system === 'node-redlock') {
         // A split vote can leave node-redlock stalled for its whole retry window (longer than this 1 s run):
-        // then there are no grants, and the stall is what the results must show.
-        if (run.grants === 0) expect(run.stalls).toBeGreaterThan(0);
+        // then there are no grants, and the whole measured window is one gap (a stall counts only gaps > 1 s,
+        // which a 1 s window cannot hold).
+        if (run.grants === 0) expect(run.longestGapMs).toBeGreaterThanOrEqual(900);
       } else {
         // A FIFO queue hands over at every release, so there are grants and hand-offs to measure.
         expect(run.grants, system.system).toBeGreaterThan(0);
