@@ -86,7 +86,11 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     metrics,
   );
   metrics.bind(coordinator);
-  const authOptions = { adminToken: config.adminToken, clientTokens: config.clientTokens };
+  // One set of access rules for both edges.
+  const authenticator = new Authenticator({
+    adminToken: config.adminToken,
+    clientTokens: config.clientTokens,
+  });
 
   const health = new HealthState();
   for (const name of SERVICE_NAMES) health.set(name, Serving.SERVING);
@@ -102,7 +106,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
   const server: Server = createServer(grpcServerOptions(config))
     .use(callMetrics(metrics))
     .use(errorMapping(log.child({ component: 'grpc' })))
-    .use(authentication(authOptions));
+    .use(authentication(authenticator));
   server.add(LockServiceDefinition, lockService(coordinator));
   server.add(AdminServiceDefinition, adminService(coordinator));
   server.add(HealthDefinition, healthService(health));
@@ -120,7 +124,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       ...(config.tls && { tls: config.tls }),
       coordinator,
       metrics,
-      authenticator: new Authenticator(authOptions),
+      authenticator,
       maxBodyBytes: config.maxMessageBytes,
       log: log.child({ component: 'http' }),
     });

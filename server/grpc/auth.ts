@@ -96,8 +96,7 @@ export class Authenticator {
 }
 
 /** The gRPC edge of the Authenticator: by method path and the `authorization` metadata. */
-export function authentication(options: AuthOptions): ServerMiddleware {
-  const authenticator = new Authenticator(options);
+export function authentication(authenticator: Authenticator): ServerMiddleware {
   return async function* authenticate(call, context) {
     const path = call.method.path;
     const target = path.startsWith(ADMIN_PREFIX) ? 'admin' : path.startsWith(LOCK_PREFIX) ? 'lock' : 'open';
