@@ -1,7 +1,7 @@
-import { describe, expect, it } from 'vitest';
-import { rejection, startCluster, uniqueResource, waitFor } from '../../test/support/engine.js';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { FAST, rejection, startCluster, uniqueResource, waitFor } from '../../test/support/engine.js';
 import { NoQuorumError } from './errors.js';
-import type { Redlock } from './redlock.js';
+import { Redlock } from './redlock.js';
 
 const node = (engine: Redlock, name: string) => engine.status().nodes.find((n) => n.name === name)!;
 
@@ -133,6 +133,30 @@ describe('first contact (a fresh engine or a second replica)', () => {
       'redis-2 to be marked again',
       async () => (await n2.command('GET', 'redlease:run-id')) === node(second, 'redis-2').runId,
     );
+  });
+
+  it('two engines starting together on a fresh cluster: a node the other engine has not marked yet is not quarantined', async () => {
+    const { cluster, engine: first } = await startCluster();
+    const runIds = first.status().nodes.map((n) => n.runId);
+    await waitFor('every node to carry its marker', async () => {
+      const markers = await Promise.all(cluster.nodes.map((n) => n.command('GET', 'redlease:run-id')));
+      return markers.every((m, i) => m === runIds[i]);
+    });
+    await first.close();
+    // The moment a concurrent engine has written its marker to redis-2 but not yet to redis-1 and redis-3.
+    await cluster.nodes[0]!.command('DEL', 'redlease:run-id');
+    await cluster.nodes[2]!.command('DEL', 'redlease:run-id');
+    const second = new Redlock({ ...FAST, nodes: cluster.addresses });
+    onTestFinished(() => second.close());
+    await waitFor('the second engine to read every node once', () =>
+      second.status().nodes.every((n) => n.runId !== ''),
+    );
+    // ...and now the concurrent engine's other two markers land.
+    await cluster.nodes[0]!.command('SET', 'redlease:run-id', runIds[0]!);
+    await cluster.nodes[2]!.command('SET', 'redlease:run-id', runIds[2]!);
+    const status = await second.ready();
+    for (const n of status.nodes) expect(n).toMatchObject({ voting: true, quarantined: false, quarantineReason: '' });
+    expect(status.quorumAvailable).toBe(true);
   });
 
   it('a node restarted with its data since it last voted is quarantined by a new engine too', async () => {

@@ -235,6 +235,16 @@ export class RedisNode extends EventEmitter {
     });
   }
 
+  /** The marker as the node holds it now; null when missing or unreadable. */
+  async readMarker(): Promise<string | null> {
+    try {
+      return await this.redis.get(this.markerKey);
+    } catch (error) {
+      this.recordError(error);
+      return null;
+    }
+  }
+
   recordRestart(): void {
     this.restarts++;
   }

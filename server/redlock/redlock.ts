@@ -53,6 +53,8 @@ export class Redlock extends EventEmitter {
   private readonly timers = new Set<NodeJS.Timeout>();
   /** Nodes admitted at first contact without a marker while no other node had one (a fresh cluster). */
   private readonly admittedUnmarked = new Set<RedisNode>();
+  /** Nodes found without a marker while others had one, whose marker is being read a second time. */
+  private readonly confirming = new Set<RedisNode>();
   private closed = false;
   private readonly createdAt = performance.now();
 
@@ -569,11 +571,8 @@ export class Redlock extends EventEmitter {
           restartedAt,
         );
       } else if (marked.some((m) => m !== node)) {
-        this.quarantine(
-          node,
-          'lost its data while no engine watched (its marker is gone, other nodes have theirs)',
-          restartedAt,
-        );
+        this.confirmMarkerLoss(node);
+        continue;
       } else {
         this.admittedUnmarked.add(node);
       }
@@ -589,6 +588,34 @@ export class Redlock extends EventEmitter {
         performance.now() - node.uptimeMs,
       );
     }
+  }
+
+  /**
+   * A node without a marker while others have one lost its data while no engine watched, or another engine that
+   * is starting at the same moment has just marked the other nodes and is about to mark this one (engines start
+   * together on a fresh cluster: a replica pair, a restarted deployment). The node stays out of quorums while its
+   * marker is read again after a settle time as long as a write may be in flight; an engine writes a marker only
+   * for a node it admitted as a voter, so a marker for the node's current run_id now means another engine that
+   * watched it trusts it. Still missing (or unreadable): quarantine.
+   */
+  private confirmMarkerLoss(node: RedisNode): void {
+    if (this.confirming.has(node)) return;
+    this.confirming.add(node);
+    const timer = setTimeout(async () => {
+      this.timers.delete(timer);
+      const marker = await node.readMarker();
+      this.confirming.delete(node);
+      if (this.closed || !node.isPending) return;
+      if (marker !== node.runId)
+        this.quarantine(
+          node,
+          'lost its data while no engine watched (its marker is gone, other nodes have theirs)',
+          performance.now() - node.uptimeMs,
+        );
+      node.admit();
+    }, 2 * this.options.nodeTimeoutMs);
+    timer.unref();
+    this.timers.add(timer);
   }
 
   private scanQuarantined(): void {
