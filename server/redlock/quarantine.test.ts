@@ -155,7 +155,8 @@ describe('first contact (a fresh engine or a second replica)', () => {
     await cluster.nodes[0]!.command('SET', 'redlease:run-id', runIds[0]!);
     await cluster.nodes[2]!.command('SET', 'redlease:run-id', runIds[2]!);
     const status = await second.ready();
-    for (const n of status.nodes) expect(n).toMatchObject({ voting: true, quarantined: false, quarantineReason: '' });
+    for (const n of status.nodes)
+      expect(n).toMatchObject({ voting: true, quarantined: false, quarantineReason: '' });
     expect(status.quorumAvailable).toBe(true);
   });
 
