@@ -8,6 +8,7 @@ export default defineConfig({
       'test/**/*.test.ts',
       'scripts/**/*.test.ts',
       'bench/**/*.test.ts',
+      'chaos/**/*.test.ts',
     ],
     // Every test file starts its own redis-server processes on free loopback ports; two files at a time keep
     // a 2-core machine responsive enough that per-node timeouts measure Redis, not CPU starvation.
