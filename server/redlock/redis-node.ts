@@ -37,6 +37,11 @@ export class RedisNode extends EventEmitter {
   private marker: string | null = null;
   /** First identified, not yet admitted by the engine (see Redlock.admitFirstContacts). */
   private pending = false;
+  /** When the current connection was made, until it is ready (its ready check answered). */
+  private connectedAt: number | undefined;
+  /** The generation last recycled (see recycle). */
+  private recycled = -1;
+  private readonly connectTimeoutMs: number;
   /** Has answered, or failed to connect, at least once since the engine started. */
   contacted = false;
   /** The marker as found at first contact: null = missing (fresh, or data lost); undefined = not yet seen. */
@@ -91,7 +96,32 @@ export class RedisNode extends EventEmitter {
       this.markContacted();
       this.emit('change');
     });
-    this.redis.on('ready', () => void this.check());
+    this.redis.on('connect', () => {
+      this.connectedAt = performance.now();
+    });
+    this.redis.on('ready', () => {
+      this.connectedAt = undefined;
+      void this.check();
+    });
+    this.connectTimeoutMs = options.connectTimeoutMs;
+  }
+
+  /**
+   * A command that timed out leaves the connection in an unknown state: its reply may still come (it is then
+   * matched to it, harmlessly), or never (the request or the reply was lost on the way, say by a middlebox), and
+   * then every later reply would be matched to the command before it: a vote read from another command's reply.
+   * So the connection is dropped and made again: its generation changes, so nothing still in flight on it
+   * counts as a vote, and the new one votes only after its identity was checked. Once per connection.
+   */
+  private recycle(why: string): void {
+    if (this.recycled === this.generation || this.closed) return;
+    this.recycled = this.generation;
+    this.log?.warn({ node: this.name, why }, 'node connection reset');
+    this.redis.disconnect(true);
+  }
+
+  private recycleOnTimeout(error: unknown): void {
+    if (error instanceof Error && error.message === 'Command timed out') this.recycle('a command timed out');
   }
 
   /** Counted toward quorums now. */
@@ -154,6 +184,7 @@ export class RedisNode extends EventEmitter {
       return { ok: true, value, voting, detail: voting ? '' : this.notVotingDetail() };
     } catch (error) {
       this.lastError = describeError(error);
+      this.recycleOnTimeout(error);
       return { ok: false, voting: false, detail: this.lastError };
     }
   }
@@ -170,6 +201,16 @@ export class RedisNode extends EventEmitter {
 
   /** Reads INFO: latency, run_id (a change means the node restarted), eviction policy, persistence. */
   async check(): Promise<void> {
+    // ioredis bounds the TCP connect, not the ready check after it: a link that accepts connections and never
+    // answers (a blackhole) would leave the connection waiting for ever, and the node out even once it heals.
+    if (
+      this.redis.status === 'connect' &&
+      this.connectedAt !== undefined &&
+      performance.now() - this.connectedAt > this.connectTimeoutMs
+    ) {
+      this.connectedAt = undefined;
+      this.recycle('no answer to the ready check');
+    }
     if (this.closed || this.redis.status !== 'ready') {
       this.healthy = false;
       return;
@@ -182,6 +223,7 @@ export class RedisNode extends EventEmitter {
       [info, marker] = await Promise.all([this.redis.info(), this.redis.get(this.markerKey)]);
     } catch (error) {
       this.recordError(error);
+      this.recycleOnTimeout(error);
       if (this.healthy)
         this.log?.warn({ node: this.name, err: describeError(error) }, 'node health check failed');
       this.healthy = false;
