@@ -57,6 +57,13 @@ export interface HistoryEvent {
   /** Fencing token as a decimal string. */
   token?: string;
   ttl_ms?: number;
+  /**
+   * Acquire invokes: how long the call may wait in the server's queue (0 = try once). The checker holds a
+   * non-waiting grant to `validity_ms ≤ ttl − drift` and `ok − inv < ttl` (S2); a waiting one (or one that does
+   * not say) only to a deadline within `ttl − drift` of its answer, because the SDK re-sends a grant that arrives
+   * late and counts the validity from that re-send.
+   */
+  wait_ms?: number;
   validity_ms?: number;
   /** Store operations: the element added (store_write) or the set read (store_read). */
   value?: unknown;
