@@ -1,0 +1,486 @@
+/**
+ * The fault-injection harness (RELIABILITY.md §3, §6): three real redis-server nodes, each behind a fault proxy
+ * (P1..P3), a store Redis with the fenced/unfenced store service, the real server process (C) talking to the
+ * nodes through the proxies, optionally a proxy between the workers and the server, and worker processes (W)
+ * that record their history. Every fault goes through this class, which records it (writer `nemesis`) together
+ * with its own view of how many nodes can vote, and at the end heals everything, checks that every resource can
+ * be acquired again (L4, writer `probe`), reads the sets back, and runs the checker.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from '../scripts/lib/free-port.js';
+import { NodeProcess } from '../scripts/lib/node-process.js';
+import { type Persistence, RedisProcess } from '../scripts/lib/redis-process.js';
+import { ServerProcess } from '../scripts/lib/server-process.js';
+import { FaultProxy, type ProxyMode } from '../test/support/fault-proxy.js';
+import { type CheckOptions, checkHistory, formatReport, type Report } from './checker.js';
+import { HistoryWriter, loadHistory } from './history.js';
+import { RecordedClient } from './recorded-client.js';
+import { StoreService } from './store.js';
+
+export type Workload = 'lock' | 'fenced-set' | 'unfenced-set';
+
+export interface HarnessOptions {
+  /** Where the history (one JSONL per writer), the logs and the report go. Created if missing. */
+  dir: string;
+  seed: number;
+  resources: string[];
+  ttlMs?: number;
+  maxTtlMs?: number;
+  nodeTimeoutMs?: number;
+  persistence?: Persistence;
+  /** Put a proxy between the workers and the server (F18). */
+  clientProxy?: boolean;
+  /** Extra server flags. */
+  serverFlags?: string[];
+}
+
+export interface WorkerSpec {
+  name: string;
+  workload: Workload;
+  seconds: number;
+  resources?: string[];
+  /** Extra worker flags (`--no-hold-check`, `--pause-before-write-ms`, …). */
+  args?: string[];
+}
+
+type NodeState = { down: boolean; paused: boolean; cut: boolean; amnesiac: boolean };
+
+/** Proxy modes in which a node's votes cannot reach the server (delay only slows them). */
+const CUTTING: ReadonlySet<ProxyMode['kind']> = new Set([
+  'drop-requests',
+  'drop-responses',
+  'blackhole',
+  'reset',
+  'refuse',
+]);
+
+export class Harness {
+  readonly nemesis: HistoryWriter;
+  readonly workers = new Map<string, NodeProcess>();
+  private readonly nodeStates: NodeState[];
+  private lastVoting = 3;
+  private readonly pausedWorkers = new Set<string>();
+  private quarantineWatch: NodeJS.Timeout | undefined;
+  private serverPaused = false;
+  private disposed = false;
+
+  private constructor(
+    readonly options: Required<Omit<HarnessOptions, 'serverFlags' | 'clientProxy'>> & HarnessOptions,
+    readonly redis: RedisProcess[],
+    readonly proxies: FaultProxy[],
+    readonly storeRedis: RedisProcess,
+    readonly store: StoreService,
+    public server: ServerProcess,
+    readonly grpcPort: number,
+    readonly clientProxy: FaultProxy | undefined,
+  ) {
+    this.nemesis = new HistoryWriter(options.dir, 'nemesis');
+    this.nodeStates = redis.map(() => ({ down: false, paused: false, cut: false, amnesiac: false }));
+    this.nemesis.record({ type: 'info', f: 'voting', voting: 3 });
+  }
+
+  static async start(input: HarnessOptions): Promise<Harness> {
+    const options = {
+      ttlMs: 1_000,
+      maxTtlMs: 2_000,
+      nodeTimeoutMs: 50,
+      persistence: 'none' as Persistence,
+      ...input,
+    };
+    mkdirSync(options.dir, { recursive: true });
+    const started: { dispose(): Promise<void> }[] = [];
+    try {
+      const redis = await Promise.all(
+        [1, 2, 3].map((i) => RedisProcess.start({ name: `R${i}`, persistence: options.persistence })),
+      );
+      started.push(...redis);
+      const proxies = await Promise.all(
+        redis.map((r, i) =>
+          FaultProxy.start({ target: r.address, seed: options.seed + i, name: `P${i + 1}` }),
+        ),
+      );
+      started.push(...proxies.map((p) => ({ dispose: () => p.close() })));
+      const storeRedis = await RedisProcess.start({ name: 'store' });
+      started.push(storeRedis);
+      const store = await StoreService.start({ dir: options.dir, redis: `redis://${storeRedis.address}` });
+      started.push({ dispose: () => store.close() });
+      const grpcPort = await freePort();
+      const server = await Harness.startServer(options, proxies, grpcPort);
+      const clientProxy = options.clientProxy
+        ? await FaultProxy.start({ target: `127.0.0.1:${grpcPort}`, seed: options.seed + 10, name: 'PC' })
+        : undefined;
+      return new Harness(options, redis, proxies, storeRedis, store, server, grpcPort, clientProxy);
+    } catch (error) {
+      await Promise.allSettled(started.map((s) => s.dispose()));
+      throw error;
+    }
+  }
+
+  private static async startServer(
+    options: HarnessOptions & { ttlMs: number; maxTtlMs: number; nodeTimeoutMs: number },
+    proxies: FaultProxy[],
+    grpcPort: number,
+  ): Promise<ServerProcess> {
+    return await ServerProcess.start(
+      [
+        '--nodes',
+        proxies.map((p) => p.address).join(','),
+        '--grpc-listen',
+        `127.0.0.1:${grpcPort}`,
+        '--http-listen',
+        '127.0.0.1:0',
+        '--node-timeout-ms',
+        String(options.nodeTimeoutMs),
+        '--connect-timeout-ms',
+        '500',
+        '--health-interval-ms',
+        '50',
+        '--default-ttl-ms',
+        String(options.ttlMs),
+        '--max-ttl-ms',
+        String(options.maxTtlMs),
+        '--shutdown-grace-ms',
+        '1000',
+        ...(options.serverFlags ?? []),
+      ],
+      {},
+      { keepLines: 2_000 },
+    );
+  }
+
+  /** Where workers connect: the server, or the client proxy in front of it. */
+  get address(): string {
+    return this.clientProxy?.address ?? `127.0.0.1:${this.grpcPort}`;
+  }
+
+  // ---- workers -------------------------------------------------------------------------------------------
+
+  startWorker(spec: WorkerSpec, index: number): NodeProcess {
+    const args = [
+      '--name',
+      spec.name,
+      '--address',
+      this.address,
+      '--store',
+      this.store.url,
+      '--history',
+      this.options.dir,
+      '--workload',
+      spec.workload,
+      '--resources',
+      (spec.resources ?? this.options.resources).join(','),
+      '--ttl-ms',
+      String(this.options.ttlMs),
+      '--seconds',
+      String(spec.seconds),
+      '--seed',
+      String(this.options.seed * 100 + index),
+      ...(spec.args ?? []),
+    ];
+    const worker = NodeProcess.launch('chaos/worker.ts', args, process.env, { keepLines: 500 });
+    this.workers.set(spec.name, worker);
+    return worker;
+  }
+
+  startWorkers(specs: WorkerSpec[]): NodeProcess[] {
+    return specs.map((s, i) => this.startWorker(s, i));
+  }
+
+  /** Waits for every worker to finish its run (SIGKILL after `timeoutMs`). */
+  async joinWorkers(timeoutMs = 30_000): Promise<void> {
+    for (const name of this.pausedWorkers) this.resumeWorker(name);
+    await Promise.all([...this.workers.values()].map((w) => w.finish(timeoutMs)));
+  }
+
+  pauseWorker(name: string): void {
+    const worker = this.worker(name);
+    process.kill(worker.child.pid!, 'SIGSTOP');
+    this.pausedWorkers.add(name);
+    this.fault('pause', [name], 'start');
+  }
+
+  resumeWorker(name: string): void {
+    if (!this.pausedWorkers.delete(name)) return;
+    process.kill(this.worker(name).child.pid!, 'SIGCONT');
+    this.fault('pause', [name], 'stop');
+  }
+
+  /** SIGKILL: the worker's windows end now (the checker ends them at this event). */
+  async killWorker(name: string): Promise<void> {
+    const worker = this.worker(name);
+    this.fault('kill', [name], 'start');
+    this.pausedWorkers.delete(name);
+    worker.child.kill('SIGKILL');
+    await worker.finish();
+  }
+
+  async stopWorker(name: string): Promise<void> {
+    await this.worker(name).stop('SIGTERM');
+  }
+
+  private worker(name: string): NodeProcess {
+    const worker = this.workers.get(name);
+    if (!worker) throw new Error(`no worker ${name}`);
+    return worker;
+  }
+
+  // ---- Redis nodes ---------------------------------------------------------------------------------------
+
+  async killNode(i: number): Promise<void> {
+    this.fault('kill', [`R${i + 1}`], 'start');
+    await this.redis[i]!.kill();
+    this.setNode(i, { down: true, paused: false });
+  }
+
+  /** Starts a killed node again, with its data (AOF) or empty (`wipe`, amnesia: quarantined by the server). */
+  async startNode(i: number, opts: { wipe: boolean }): Promise<void> {
+    if (opts.wipe) await this.redis[i]!.wipeData();
+    await this.redis[i]!.startAgain();
+    this.fault('kill', [`R${i + 1}`], 'stop', { empty: opts.wipe });
+    this.setNode(i, { down: false, amnesiac: true });
+    this.watchQuarantine();
+  }
+
+  /** Kill and start at once, empty: the amnesia of F4 / F21. */
+  async restartNodeEmpty(i: number): Promise<void> {
+    await this.killNode(i);
+    await this.startNode(i, { wipe: true });
+  }
+
+  pauseNode(i: number): void {
+    this.fault('pause', [`R${i + 1}`], 'start');
+    this.redis[i]!.pause();
+    this.setNode(i, { paused: true });
+  }
+
+  resumeNode(i: number): void {
+    if (!this.nodeStates[i]!.paused) return;
+    this.redis[i]!.resume();
+    this.fault('pause', [`R${i + 1}`], 'stop');
+    this.setNode(i, { paused: false });
+  }
+
+  /** Switches proxy P(i+1); `pass` ends the fault. */
+  async partition(i: number, mode: ProxyMode): Promise<void> {
+    const previous = this.proxies[i]!.mode;
+    if (previous.kind !== 'pass') this.fault(previous.kind, [`P${i + 1}`], 'stop');
+    await this.proxies[i]!.set(mode);
+    if (mode.kind !== 'pass') this.fault(mode.kind, [`P${i + 1}`], 'start', { ...mode });
+    this.setNode(i, { cut: CUTTING.has(mode.kind) });
+  }
+
+  /** An admin write straight to a node, past its proxy (F14: `PEXPIRE lk:<r> 1` models its clock jumping). */
+  async nodeCommand(i: number, ...args: (string | number)[]): Promise<unknown> {
+    this.fault('node-command', [`R${i + 1}`], 'start', { args });
+    return await this.redis[i]!.command(...args);
+  }
+
+  // ---- the coordinator and the client link ---------------------------------------------------------------
+
+  async killServer(): Promise<void> {
+    this.fault('kill', ['C'], 'start');
+    await this.server.stop('SIGKILL');
+  }
+
+  async restartServer(): Promise<void> {
+    this.server = await Harness.startServer(this.options, this.proxies, this.grpcPort);
+    this.fault('kill', ['C'], 'stop');
+  }
+
+  pauseServer(): void {
+    this.fault('pause', ['C'], 'start');
+    process.kill(this.server.child.pid!, 'SIGSTOP');
+    this.serverPaused = true;
+  }
+
+  resumeServer(): void {
+    if (!this.serverPaused) return;
+    process.kill(this.server.child.pid!, 'SIGCONT');
+    this.serverPaused = false;
+    this.fault('pause', ['C'], 'stop');
+  }
+
+  async cutClients(mode: ProxyMode): Promise<void> {
+    if (!this.clientProxy) throw new Error('start the harness with clientProxy: true');
+    const previous = this.clientProxy.mode;
+    if (previous.kind !== 'pass') this.fault(previous.kind, ['PC'], 'stop');
+    await this.clientProxy.set(mode);
+    if (mode.kind !== 'pass') this.fault(mode.kind, ['PC'], 'start', { ...mode });
+  }
+
+  // ---- the end -------------------------------------------------------------------------------------------
+
+  /** Ends every fault: resumes, starts and reconnects what was paused, down or cut. */
+  async healAll(): Promise<void> {
+    this.resumeServer();
+    for (const name of [...this.pausedWorkers]) this.resumeWorker(name);
+    for (let i = 0; i < this.redis.length; i++) {
+      this.resumeNode(i);
+      if (!this.redis[i]!.running) await this.startNode(i, { wipe: false });
+      if (this.proxies[i]!.mode.kind !== 'pass') await this.partition(i, { kind: 'pass' });
+    }
+    if (this.clientProxy && this.clientProxy.mode.kind !== 'pass') await this.cutClients({ kind: 'pass' });
+    if (!this.server.running) await this.restartServer();
+    this.nemesis.record({
+      type: 'info',
+      f: 'nemesis',
+      nemesis: { fault: 'heal', target: ['*'], phase: 'stop' },
+    });
+  }
+
+  /**
+   * L4: after the heal, every resource must be acquirable within the recovery bound. Recorded as writer
+   * `probe` (acquire invoke/ok, then release), so the checker sees it like any worker's.
+   */
+  async probe(boundMs: number): Promise<void> {
+    const probe = new RecordedClient(this.options.dir, 'probe', `127.0.0.1:${this.grpcPort}`, {
+      ttlMs: this.options.ttlMs,
+      callTimeoutMs: 1_000,
+    });
+    try {
+      for (const resource of this.options.resources) {
+        const deadline = performance.now() + boundMs;
+        for (;;) {
+          const lease = await probe.acquire(resource, { waitMs: 500, autoRenew: false });
+          if (lease) {
+            await probe.release(lease);
+            break;
+          }
+          if (performance.now() > deadline) break;
+          await sleep(100);
+        }
+      }
+    } finally {
+      await probe.close();
+    }
+  }
+
+  /** Final reads of both stores, recorded by the store service as `final-` reads. */
+  async finalReads(): Promise<void> {
+    for (const resource of this.options.resources) {
+      for (const store of ['fenced', 'unfenced'] as const) await this.store.finalRead(store, resource);
+    }
+  }
+
+  /**
+   * Heal, let workers finish, probe, read back, close the writers, check. Writes `report.json` and
+   * `report.txt` into the history folder and returns the report.
+   */
+  async finish(check: CheckOptions = {}): Promise<Report> {
+    await this.healAll();
+    await this.joinWorkers();
+    const bound = check.recoveryBoundMs ?? 3 * this.options.maxTtlMs + 2_000;
+    await this.probe(bound);
+    await this.finalReads();
+    this.stopWatchingQuarantine();
+    this.nemesis.close();
+    await this.store.flush();
+    const loaded = loadHistory(this.options.dir);
+    const report = checkHistory(
+      loaded.events,
+      { recoveryBoundMs: bound, ...check },
+      {
+        truncated: loaded.truncated.length,
+        seed: this.options.seed,
+      },
+    );
+    writeFileSync(join(this.options.dir, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
+    writeFileSync(join(this.options.dir, 'report.txt'), `${formatReport(report)}\n`);
+    return report;
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.stopWatchingQuarantine();
+    for (const worker of this.workers.values()) {
+      if (worker.running) {
+        try {
+          process.kill(worker.child.pid!, 'SIGCONT');
+        } catch {}
+        worker.child.kill('SIGKILL');
+      }
+    }
+    await Promise.allSettled([...this.workers.values()].map((w) => w.finish(5_000)));
+    if (this.serverPaused) this.resumeServer();
+    await this.server.stop('SIGKILL').catch(() => undefined);
+    await Promise.allSettled([
+      ...this.proxies.map((p) => p.close()),
+      this.clientProxy?.close(),
+      this.store.close(),
+    ]);
+    await Promise.allSettled([...this.redis.map((r) => r.dispose()), this.storeRedis.dispose()]);
+    try {
+      this.nemesis.close();
+    } catch {}
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.dispose();
+  }
+
+  // ---- the harness's view of who can vote (for S6) ---------------------------------------------------------
+
+  private fault(
+    fault: string,
+    target: string[],
+    phase: 'start' | 'stop',
+    detail?: Record<string, unknown>,
+  ): void {
+    this.nemesis.record({
+      type: 'info',
+      f: 'nemesis',
+      nemesis: { fault, target, phase, ...(detail && { detail }) },
+    });
+  }
+
+  /** `at`: when the change happened, if earlier than now (see watchQuarantine). */
+  private setNode(i: number, change: Partial<NodeState>, at?: bigint): void {
+    Object.assign(this.nodeStates[i]!, change);
+    const voting = this.nodeStates.filter((s) => !s.down && !s.paused && !s.cut && !s.amnesiac).length;
+    if (voting === this.lastVoting) return;
+    this.lastVoting = voting;
+    this.nemesis.record({ type: 'info', f: 'voting', voting }, at);
+  }
+
+  /**
+   * A node restarted empty cannot vote until the server's quarantine lets it (lock-delay, D4). How long that
+   * is the server decides (shorter when it finds no live locks), so the harness asks it: polled over the lab
+   * API's node status every 50 ms while any node is amnesiac.
+   */
+  private watchQuarantine(): void {
+    if (this.quarantineWatch) return;
+    // The node may have started voting any time after the previous poll was sent (the server answered it
+    // "not voting" somewhere between its send and its answer): the change is dated back to that send, so the
+    // quorum timeline never shows a node out that the server already counted (S6 would flag its grants).
+    let previousSend = process.hrtime.bigint();
+    const poll = async (): Promise<void> => {
+      const sent = process.hrtime.bigint();
+      try {
+        const response = await fetch(`http://127.0.0.1:${this.server.httpPort}/admin/redis/status`, {
+          signal: AbortSignal.timeout(1_000),
+        });
+        const body = (await response.json()) as { nodes?: { name: string; voting: boolean }[] };
+        body.nodes?.forEach((n, i) => {
+          if (this.nodeStates[i]?.amnesiac && n.voting) this.setNode(i, { amnesiac: false }, previousSend);
+        });
+        previousSend = sent;
+      } catch {
+        // server down or paused: ask again
+      }
+      if (this.nodeStates.some((s) => s.amnesiac) && !this.disposed) {
+        this.quarantineWatch = setTimeout(() => void poll(), 50);
+      } else {
+        this.quarantineWatch = undefined;
+      }
+    };
+    this.quarantineWatch = setTimeout(() => void poll(), 50);
+  }
+
+  private stopWatchingQuarantine(): void {
+    if (this.quarantineWatch) clearTimeout(this.quarantineWatch);
+    this.quarantineWatch = undefined;
+  }
+}

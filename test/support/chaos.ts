@@ -1,0 +1,21 @@
+/** Runs a chaos scenario for a test: a fresh history folder under the OS temp dir, kept when the test fails. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { onTestFinished } from 'vitest';
+import { formatReport } from '../../chaos/checker.js';
+import { runScenario, type ScenarioRun } from '../../chaos/run-scenario.js';
+import { SCENARIOS } from '../../chaos/scenarios.js';
+
+export async function chaos(id: string, seed = 1): Promise<ScenarioRun> {
+  const scenario = SCENARIOS.find((s) => s.id === id);
+  if (!scenario) throw new Error(`no scenario ${id}`);
+  const dir = mkdtempSync(join(tmpdir(), `redlease-chaos-${id}-`));
+  onTestFinished((context) => {
+    if (context.task.result?.state === 'pass') rmSync(dir, { recursive: true, force: true });
+    else console.log(`chaos ${id}: history kept in ${dir}`);
+  });
+  const run = await runScenario(scenario, { dir, seed });
+  console.log(`${id} (${(run.elapsedMs / 1000).toFixed(1)} s):\n${formatReport(run.report)}`);
+  return run;
+}
