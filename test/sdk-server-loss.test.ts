@@ -5,10 +5,11 @@
  */
 import { performance } from 'node:perf_hooks';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { type Lease, LeaseLostError, LockClient } from '../client/src/index.js';
+import { type Lease, LeaseLostError, LockClient, LockTimeoutError } from '../client/src/index.js';
 import { freePort } from '../scripts/lib/free-port.js';
 import { RedisCluster } from '../scripts/lib/redis-process.js';
 import { ServerProcess } from '../scripts/lib/server-process.js';
+import { FaultProxy } from './support/fault-proxy.js';
 import { FAST_FLAGS, uniqueResource, waitFor } from './support/server.js';
 
 async function serverOn(cluster: RedisCluster, port: number): Promise<ServerProcess> {
@@ -114,5 +115,31 @@ describe('a lease whose server goes away', () => {
     const lease = await acquiring;
     expect(lease.isHeld()).toBe(true);
     expect((await client.describe(resource)).fencingToken).toBe(lease.fencingToken);
+  });
+});
+
+describe('a connection that stops answering (RELIABILITY F18: a link that lost bytes)', () => {
+  it('after a call gets no answer at all, the client opens a new connection instead of waiting for keepalive pings', async () => {
+    const cluster = await RedisCluster.start(3);
+    onTestFinished(() => cluster.dispose());
+    const port = await freePort();
+    await serverOn(cluster, port);
+    const proxy = await FaultProxy.start({ target: `127.0.0.1:${port}`, name: 'PC' });
+    onTestFinished(() => proxy.close());
+    const client = new LockClient({ address: proxy.address, callTimeoutMs: 500, retry: { attempts: 1 } });
+    onTestFinished(() => client.close({ release: false }));
+    await (await client.acquire(uniqueResource())).release();
+
+    // The link swallows everything for a moment: the call times out, its bytes (and the HTTP/2 state they
+    // carried) are gone for good.
+    await proxy.set('blackhole');
+    await expect(client.acquire(uniqueResource())).rejects.toBeInstanceOf(LockTimeoutError);
+    await proxy.set('pass');
+
+    // The old connection's keepalive pings would take 15 s + 5 s to give up on it; the next call must not.
+    const lease = await client.acquire(uniqueResource());
+    expect(lease.isHeld()).toBe(true);
+    expect(proxy.stats().accepted).toBeGreaterThanOrEqual(2);
+    await lease.release();
   });
 });

@@ -12,6 +12,8 @@ export interface KeepAliveHooks {
   renewalFailed(lease: Lease, reason: string): void;
   /** The stream broke; it is reopened with backoff and every lease re-attached. */
   streamError(error: unknown): void;
+  /** A renewal went unanswered: the connection under the stream is presumed dead (see LockClient). */
+  unanswered?(): void;
 }
 
 interface Entry {
@@ -101,6 +103,7 @@ export class KeepAliveStream {
       // The renewal sent one interval ago is still unanswered: presume the connection dead (half-open,
       // blackholed) rather than wait for gRPC keepalive pings, which take tens of seconds; reconnecting re-sends
       // every renewal. (Half an interval, not a whole one: timers may fire a little early.)
+      this.hooks.unanswered?.();
       this.broken(
         this.call,
         new Error(`no KeepAlive answer for ${Math.round(performance.now() - oldest)} ms`),

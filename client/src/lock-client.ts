@@ -23,6 +23,7 @@ import {
   LockError,
   LockHeldError,
   LockNotHeldError,
+  LockTimeoutError,
   toLockError,
   UnavailableError,
 } from './errors.js';
@@ -111,8 +112,14 @@ const MAX_WAIT_MS = 300_000;
  * ```
  */
 export class LockClient extends EventEmitter<LockClientEvents> implements AsyncDisposable {
-  private readonly channel: Channel;
-  private readonly lock: Client<typeof LockServiceDefinition, DeadlineOptions>;
+  private channel: Channel;
+  private lock: Client<typeof LockServiceDefinition, DeadlineOptions>;
+  private readonly connect: () => {
+    channel: Channel;
+    lock: Client<typeof LockServiceDefinition, DeadlineOptions>;
+  };
+  /** performance.now() of the last connection replaced for want of any answer (see presumeDead). */
+  private replacedAt = Number.NEGATIVE_INFINITY;
   private readonly clientId: string;
   private readonly ttlMs: number;
   private readonly callTimeoutMs: number;
@@ -135,7 +142,7 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
     this.initialDelayMs = options.retry?.initialDelayMs ?? 50;
     this.maxDelayMs = options.retry?.maxDelayMs ?? 1_000;
     this.maxLeasesPerStream = options.maxLeasesPerStream ?? 1_000;
-    this.channel = createChannel(options.address, credentials(options.tls), {
+    const channelOptions = {
       // Ping every 15 s and drop a connection whose pings go unanswered for 5 s, so a dead server is noticed
       // even with no call in flight. The server accepts pings every 10 s at most (server-options.ts).
       'grpc.keepalive_time_ms': 15_000,
@@ -145,15 +152,22 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
       // a restarted server is found again well within a lease's ttl and renewals resume before it expires.
       'grpc.initial_reconnect_backoff_ms': 100,
       'grpc.max_reconnect_backoff_ms': 2_000,
+      // Its own connection, not one shared with other channels to the same address: presumeDead() replaces it.
+      'grpc.use_local_subchannel_pool': 1,
       ...(typeof options.tls === 'object' && options.tls.serverName
         ? { 'grpc.ssl_target_name_override': options.tls.serverName }
         : {}),
       ...options.channelOptions,
-    });
+    };
     const metadata = options.token ? Metadata({ authorization: `Bearer ${options.token}` }) : undefined;
-    this.lock = createClientFactory()
-      .use(deadlineMiddleware)
-      .create(LockServiceDefinition, this.channel, metadata ? { '*': { metadata } } : undefined);
+    this.connect = () => {
+      const channel = createChannel(options.address, credentials(options.tls), channelOptions);
+      const lock = createClientFactory()
+        .use(deadlineMiddleware)
+        .create(LockServiceDefinition, channel, metadata ? { '*': { metadata } } : undefined);
+      return { channel, lock };
+    };
+    ({ channel: this.channel, lock: this.lock } = this.connect());
     this.owner = {
       extend: (lease, ttlMs) => this.extend(lease, ttlMs),
       release: (lease) => this.release(lease),
@@ -321,6 +335,7 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
       renewed: (lease, validityMs) => this.emit('renewed', lease, validityMs),
       renewalFailed: (lease, reason) => this.emit('renewalFailed', lease, reason),
       streamError: (error) => this.emit('streamError', error),
+      unanswered: () => this.presumeDead(),
     });
     this.streams.push(stream);
     return stream;
@@ -390,8 +405,25 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
     try {
       return await send({ onTrailer: (trailer) => (reason = trailer.get(REASON_TRAILER) ?? '') });
     } catch (error) {
-      throw toLockError(error, resource, reason);
+      const mapped = toLockError(error, resource, reason);
+      // No answer at all within the deadline (the server's own DEADLINE_EXCEEDED carries a reason).
+      if (mapped instanceof LockTimeoutError && reason === '') this.presumeDead();
+      throw mapped;
     }
+  }
+
+  /**
+   * A call got no answer within its deadline, or a KeepAlive renewal none within half an interval: the
+   * connection is presumed dead (half-open, or a link that lost bytes), which gRPC's keepalive pings would
+   * notice only after 20 s, longer than most leases. Later calls and the reopened KeepAlive streams go over a
+   * new connection; calls still on the old one end by their deadlines. At most once a second.
+   */
+  private presumeDead(): void {
+    if (this.closing || performance.now() - this.replacedAt < 1_000) return;
+    this.replacedAt = performance.now();
+    const old = this.channel;
+    ({ channel: this.channel, lock: this.lock } = this.connect());
+    old.close();
   }
 
   /**
