@@ -6,7 +6,7 @@
  * with its own view of how many nodes can vote, and at the end heals everything, checks that every resource can
  * be acquired again (L4, writer `probe`), reads the sets back, and runs the checker.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../scripts/lib/free-port.js';
@@ -15,7 +15,7 @@ import { type Persistence, RedisProcess } from '../scripts/lib/redis-process.js'
 import { ServerProcess } from '../scripts/lib/server-process.js';
 import { FaultProxy, type ProxyMode } from '../test/support/fault-proxy.js';
 import { type CheckOptions, checkHistory, formatReport, type Report } from './checker.js';
-import { HistoryWriter, loadHistory } from './history.js';
+import { type HistoryEvent, HistoryWriter, loadHistory } from './history.js';
 import { RecordedClient } from './recorded-client.js';
 import { StoreService } from './store.js';
 
@@ -194,6 +194,17 @@ export class Harness {
     await Promise.all([...this.workers.values()].map((w) => w.finish(timeoutMs)));
   }
 
+  /** Whether the worker has recorded a granted acquire yet. */
+  granted(name: string): boolean {
+    try {
+      return readFileSync(join(this.options.dir, `${name}.jsonl`), 'utf8')
+        .split('\n')
+        .some((line) => line.includes('"acquire"') && (JSON.parse(line) as HistoryEvent).type === 'ok');
+    } catch {
+      return false;
+    }
+  }
+
   pauseWorker(name: string): void {
     const worker = this.worker(name);
     process.kill(worker.child.pid!, 'SIGSTOP');
@@ -370,9 +381,10 @@ export class Harness {
    */
   async finish(check: CheckOptions = {}): Promise<Report> {
     await this.healAll();
-    await this.joinWorkers();
     const bound = check.recoveryBoundMs ?? 3 * this.options.maxTtlMs + 2_000;
-    await this.probe(bound);
+    // L4 counts from the heal: the probe starts then, alongside the workers still running (it waits its turn in
+    // the server's queue like any of them).
+    await Promise.all([this.probe(bound), this.joinWorkers()]);
     await this.finalReads();
     this.stopWatchingQuarantine();
     this.nemesis.close();
@@ -405,13 +417,15 @@ export class Harness {
     }
     await Promise.allSettled([...this.workers.values()].map((w) => w.finish(5_000)));
     if (this.serverPaused) this.resumeServer();
-    await this.server.stop('SIGKILL').catch(() => undefined);
+    await bounded('server', this.server.stop('SIGKILL'));
     await Promise.allSettled([
-      ...this.proxies.map((p) => p.close()),
-      this.clientProxy?.close(),
-      this.store.close(),
+      ...this.proxies.map((p, i) => bounded(`proxy P${i + 1}`, p.close())),
+      ...(this.clientProxy ? [bounded('proxy PC', this.clientProxy.close())] : []),
+      bounded('store service', this.store.close()),
     ]);
-    await Promise.allSettled([...this.redis.map((r) => r.dispose()), this.storeRedis.dispose()]);
+    await Promise.allSettled(
+      [...this.redis, this.storeRedis].map((r) => bounded(`redis ${r.toString()}`, r.dispose())),
+    );
     try {
       this.nemesis.close();
     } catch {}
@@ -482,5 +496,21 @@ export class Harness {
   private stopWatchingQuarantine(): void {
     if (this.quarantineWatch) clearTimeout(this.quarantineWatch);
     this.quarantineWatch = undefined;
+  }
+}
+
+/** Teardown must not hang a run: a step that takes over `ms` is reported and left behind. */
+async function bounded(what: string, step: Promise<unknown>, ms = 5_000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      process.stderr.write(`chaos harness: ${what} did not close within ${ms} ms\n`);
+      resolve();
+    }, ms);
+  });
+  try {
+    await Promise.race([step.catch(() => undefined), late]);
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -376,7 +376,12 @@ export const SCENARIOS: Scenario[] = [
     harness: { resources: ['r1', 'r2'], clientProxy: true },
     workers: (s) => mixedWorkers(s, 4),
     run: async ({ h }) => {
-      await sleep(1_500);
+      // Cut connections that exist (a real partition does not let new ones through a handshake either).
+      await waitFor(
+        'every worker to have had a lease',
+        () => [...h.workers.keys()].every((w) => h.granted(w)),
+        15_000,
+      );
       await h.cutClients({ kind: 'blackhole' });
       await sleep(2 * h.options.ttlMs);
       await h.cutClients({ kind: 'pass' });

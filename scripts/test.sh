@@ -16,6 +16,10 @@ npx biome check --error-on-warnings .
 npx buf lint
 npx tsc -p tsconfig.json --noEmit
 
+# RELIABILITY §6.6: the history checker must prove it can fail before any fault scenario is judged by it.
+echo "==> history checker self-tests"
+npx vitest run chaos/checker.test.ts
+
 echo "==> tests"
 mkdir -p .redlease
 report=.redlease/vitest-report.json
