@@ -2,7 +2,7 @@
  * Runs one scenario end to end: harness up, workers started, the faults, heal, probe, final reads, checker.
  * Shared by the CI tests and `npm run chaos`.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import type { Report } from './checker.js';
 import { Harness } from './harness.js';
 import { mulberry32, type Scenario } from './scenarios.js';
@@ -13,6 +13,28 @@ export interface ScenarioRun {
   dir: string;
   /** Wall time of the whole run, ms. */
   elapsedMs: number;
+  /** Open file descriptors of this process before and after, and child processes left behind (pid: command). */
+  leaks: { fdsBefore: number; fdsAfter: number; children: string[] };
+}
+
+const openFds = (): number => readdirSync('/proc/self/fd').length;
+
+/** Live children of this process (zombies excluded), from /proc. */
+function children(): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
+      // tsx's own esbuild service lives as long as this process: not ours to count.
+      if (Number(fields[1]) === process.pid && fields[0] !== 'Z' && !command.includes('esbuild --service'))
+        found.push(`${pid}: ${command}`);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
 }
 
 export async function runScenario(
@@ -20,6 +42,7 @@ export async function runScenario(
   options: { dir: string; seed: number; seconds?: number; log?: (message: string) => void },
 ): Promise<ScenarioRun> {
   const started = performance.now();
+  const fdsBefore = openFds();
   const seconds = options.seconds ?? scenario.seconds;
   const log = options.log ?? (() => {});
   mkdirSync(options.dir, { recursive: true });
@@ -36,7 +59,9 @@ export async function runScenario(
     const facts = await scenario.run({ h, random: mulberry32(options.seed), seconds, log });
     log(`${scenario.id}: faults done; healing, waiting for the workers, probing, checking`);
     const report = await h.finish(scenario.check);
-    return { report, facts, dir: options.dir, elapsedMs: performance.now() - started };
+    await h.dispose();
+    const leaks = { fdsBefore, fdsAfter: openFds(), children: children() };
+    return { report, facts, dir: options.dir, elapsedMs: performance.now() - started, leaks };
   } finally {
     await h.dispose();
   }

@@ -85,6 +85,10 @@ async function main(): Promise<number> {
   const run = await runScenario(scenario, { dir, seed, seconds, log });
   process.stdout.write(`${formatReport(run.report)}\n`);
   if (Object.keys(run.facts).length > 0) process.stdout.write(`facts: ${JSON.stringify(run.facts)}\n`);
+  const { leaks } = run;
+  process.stdout.write(
+    `leaks: ${leaks.fdsAfter - leaks.fdsBefore} file descriptors more than before (${leaks.fdsBefore} → ${leaks.fdsAfter}), ${leaks.children.length} child processes left${leaks.children.length ? `: ${leaks.children.join('; ')}` : ''}\n`,
+  );
   process.stdout.write(`history and report: ${dir} (${(run.elapsedMs / 1000).toFixed(1)} s)\n`);
   return run.report.valid === true ? 0 : run.report.valid === false ? 1 : 2;
 }
