@@ -5,7 +5,7 @@
  */
 import { once } from 'node:events';
 import { createServer as createHttp2Server, connect as http2Connect } from 'node:http2';
-import { connect, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis, type RedisOptions } from 'ioredis';
@@ -123,6 +123,44 @@ async function connectedClients(node: RedisProcess): Promise<number> {
   const info = String(await node.command('INFO', 'clients'));
   return Number(/^connected_clients:(\d+)/m.exec(info)?.[1]);
 }
+
+/** A plain TCP target whose accepted sockets the test holds, to make the target's side do exact things. */
+async function tcpTarget(): Promise<{ server: Server; port: number; accepted: Socket[] }> {
+  const accepted: Socket[] = [];
+  const server = createServer((socket) => {
+    socket.on('error', () => undefined);
+    socket.resume();
+    accepted.push(socket);
+  });
+  await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, resolve));
+  onTestFinished(async () => {
+    for (const socket of accepted) socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('tcp target: no port');
+  return { server, port: address.port, accepted };
+}
+
+/** 'settled' if `promise` settles within `ms`, else 'pending': a hang detector, not a speed test. */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<'settled' | 'pending'> {
+  let timer: NodeJS.Timeout | undefined;
+  const pending = new Promise<'pending'>((resolve) => {
+    timer = setTimeout(() => resolve('pending'), ms);
+  });
+  const settled = promise.then(
+    () => 'settled' as const,
+    () => 'settled' as const,
+  );
+  try {
+    return await Promise.race([settled, pending]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Generous bound for close(): it only detects a close() that never settles. */
+const CLOSE_BOUND_MS = 2_000;
 
 function activeResources(type: string): number {
   return process.getActiveResourcesInfo().filter((resource) => resource === type).length;
@@ -432,6 +470,68 @@ describe('FaultProxy', () => {
     const port2 = disposable.port;
     await disposable[Symbol.asyncDispose]();
     expect(await tryConnect(port2)).toBe('ECONNREFUSED');
+  });
+
+  // Regression (chaos F13: "proxy P1 did not close within 5000 ms"). Releasing a held-back FIN calls end() on the
+  // far socket; its shutdown stays pending until the next poll. A reset in that window used resetAndDestroy(),
+  // which libuv refuses (uv_tcp_close_reset → EINVAL while shutting down): Node then emits 'error' and drops the
+  // handle without closing it, so 'close' never came, the connection never left the proxy and close() hung.
+  it.each([
+    { lane: 'client → target', fin: 'client' },
+    { lane: 'target → client', fin: 'target' },
+  ] as const)('close() settles after a released FIN is reset before it is sent ($lane)', async ({ fin }) => {
+    const target = await tcpTarget();
+    const proxy = await startProxy({ host: '127.0.0.1', port: target.port });
+    const raw = await rawSocket(proxy.port);
+    raw.on('error', () => undefined); // it is reset below
+    await waitFor('upstream connected', () => target.accepted.length === 1);
+
+    await proxy.set('blackhole');
+    const finSender = fin === 'client' ? raw : (target.accepted[0] as Socket);
+    finSender.end();
+    await once(finSender, 'finish'); // FIN sent; on loopback it is in the proxy's socket already
+    await sleep(50); // the proxy reads it and holds it back
+    expect(proxy.stats().open).toBe(1);
+
+    // pass releases the FIN (end() on the other socket, shutdown pending); reset runs right after, same tick.
+    const switched = Promise.all([proxy.set('pass'), proxy.set('reset')]);
+    await switched;
+    expect(proxy.stats().resets).toBe(1);
+    await waitFor('connection closed', () => proxy.stats().open === 0, CLOSE_BOUND_MS);
+    expect(await settlesWithin(proxy.close(), CLOSE_BOUND_MS)).toBe('settled');
+    expect(proxy.stats().open).toBe(0);
+  });
+
+  it('close() settles mid-flap: held-back FIN, queued delayed chunks, set() calls in flight, reconnecting client', async () => {
+    const node = await startNode();
+    const proxy = await startProxy(node.address);
+    const client = redisVia(proxy.port, {
+      retryStrategy: () => 10,
+      maxRetriesPerRequest: null,
+      commandTimeout: undefined,
+    });
+    await client.connect();
+    expect(await client.ping()).toBe('PONG');
+    const held = await rawSocket(proxy.port);
+    const delayed = await rawSocket(proxy.port);
+
+    await proxy.set('blackhole');
+    held.end(); // held back by the blackhole
+    await once(held, 'finish');
+    await proxy.set({ kind: 'delay', ms: 10_000 });
+    delayed.write('PING\r\n'); // queued for 10 s inside the proxy
+    await waitFor('three connections open', () => proxy.stats().open === 3);
+    await sleep(50);
+
+    // Flap without waiting, then close while those switches (incl. a re-listen) are still queued.
+    const flaps = ['reset', 'refuse', 'pass', 'drop-responses', 'refuse', 'pass'] as const;
+    const switched = flaps.map((mode) => proxy.set(mode).catch((err: Error) => err.message));
+    const closed = proxy.close();
+    expect(await settlesWithin(closed, CLOSE_BOUND_MS)).toBe('settled');
+    await closed;
+    await Promise.all(switched);
+    expect(proxy.stats().open).toBe(0);
+    expect(await tryConnect(proxy.port)).toBe('ECONNREFUSED');
   });
 
   it('rejects bad modes and targets', async () => {

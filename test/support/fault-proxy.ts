@@ -104,11 +104,19 @@ function isResetError(err: NodeJS.ErrnoException | undefined): boolean {
   return err?.code === 'ECONNRESET' || err?.code === 'ECONNREFUSED' || err?.code === 'EPIPE';
 }
 
-/** Abort a connection with RST (SO_LINGER 0). A socket still connecting has nothing to reset: just close it. */
+/**
+ * Abort a connection with RST (SO_LINGER 0). A socket still connecting has nothing to reset: just close it.
+ *
+ * Nor can a socket whose FIN is still on its way (end() called, 'finish' not yet emitted): libuv refuses to reset
+ * a stream with a pending shutdown (uv_tcp_close_reset → EINVAL), and Node then emits an 'error' (syscall 'reset')
+ * and drops the handle *without closing it* — no 'close' ever follows and the fd leaks, so whatever awaits the
+ * socket (Connection.closed, hence FaultProxy.close()) hangs. That socket is closed instead: its peer gets the FIN
+ * it was about to get anyway.
+ */
 function resetSocket(socket: Socket): void {
   if (socket.destroyed) return;
   // resetAndDestroy() on a connecting socket would wait for 'connect'; on a handle-less one it emits an error.
-  if (socket.connecting) socket.destroy();
+  if (socket.connecting || (socket.writableEnded && !socket.writableFinished)) socket.destroy();
   else socket.resetAndDestroy();
 }
 
