@@ -129,7 +129,7 @@ export const SCENARIOS: Scenario[] = [
   {
     id: 'F1',
     title: 'no faults, heavy contention (baseline)',
-    seconds: 8,
+    seconds: 7,
     harness: { resources: ['r1', 'r2'] },
     workers: (s) => mixedWorkers(s, 8),
     run: async () => ({}),
@@ -137,7 +137,7 @@ export const SCENARIOS: Scenario[] = [
   {
     id: 'F2',
     title: 'one Redis node crashes and stays down',
-    seconds: 8,
+    seconds: 7,
     harness: { resources: ['r1', 'r2'] },
     workers: mixedWorkers,
     run: async ({ h }) => {
@@ -149,7 +149,7 @@ export const SCENARIOS: Scenario[] = [
   {
     id: 'F3',
     title: 'two Redis nodes down, then back',
-    seconds: 9,
+    seconds: 8,
     harness: { resources: ['r1', 'r2'] },
     workers: mixedWorkers,
     run: async ({ h }) => {
@@ -209,7 +209,7 @@ export const SCENARIOS: Scenario[] = [
   {
     id: 'F6',
     title: 'a Redis node paused, short (30 ms) and long (3 × ttl)',
-    seconds: 8,
+    seconds: 7,
     harness: { resources: ['r1', 'r2'] },
     workers: mixedWorkers,
     run: async ({ h }) => {
@@ -223,6 +223,25 @@ export const SCENARIOS: Scenario[] = [
       h.pauseNode(0);
       await sleep(3 * h.options.ttlMs);
       h.resumeNode(0);
+      return {};
+    },
+  },
+  {
+    id: 'F7',
+    title: 'the coordinator paused (SIGSTOP) for 2 × ttl with requests in flight',
+    seconds: 7,
+    harness: { resources: ['r1', 'r2'] },
+    workers: mixedWorkers,
+    run: async ({ h }) => {
+      await sleep(2_000);
+      // Slow links first, so that requests are in flight on them when the server stops.
+      for (let i = 0; i < 3; i++) await h.partition(i, { kind: 'delay', ms: 20 });
+      await sleep(100);
+      h.pauseServer();
+      await sleep(2 * h.options.ttlMs);
+      h.resumeServer();
+      await sleep(500);
+      for (let i = 0; i < 3; i++) await h.partition(i, { kind: 'pass' });
       return {};
     },
   },
@@ -246,14 +265,14 @@ export const SCENARIOS: Scenario[] = [
   {
     id: 'F9',
     title: 'coordinator cut from one node: blackhole, reset, refuse',
-    seconds: 9,
+    seconds: 7,
     harness: { resources: ['r1', 'r2'] },
     workers: mixedWorkers,
     run: async ({ h }) => {
       await sleep(1_000);
       for (const kind of ['blackhole', 'reset', 'refuse'] as const) {
         await h.partition(1, { kind });
-        await sleep(2_000);
+        await sleep(1_500);
       }
       await h.partition(1, { kind: 'pass' });
       return {};
@@ -262,7 +281,7 @@ export const SCENARIOS: Scenario[] = [
   {
     id: 'F10',
     title: 'coordinator cut from two nodes (blackhole)',
-    seconds: 8,
+    seconds: 7,
     harness: { resources: ['r1', 'r2'] },
     workers: mixedWorkers,
     run: async ({ h }) => {
@@ -280,7 +299,7 @@ export const SCENARIOS: Scenario[] = [
   {
     id: 'F11',
     title: 'requests applied, replies lost (drop-responses on one node)',
-    seconds: 8,
+    seconds: 7,
     harness: { resources: ['r1', 'r2'] },
     workers: mixedWorkers,
     run: async ({ h }) => {
@@ -294,7 +313,7 @@ export const SCENARIOS: Scenario[] = [
   {
     id: 'F12',
     title: 'latency and jitter on every node link (0–300 ms, ttl 1 s)',
-    seconds: 9,
+    seconds: 8,
     harness: { resources: ['r1', 'r2'], nodeTimeoutMs: 400 },
     workers: mixedWorkers,
     run: async ({ h }) => {
@@ -308,7 +327,7 @@ export const SCENARIOS: Scenario[] = [
   {
     id: 'F13',
     title: 'flapping partitions',
-    seconds: 12,
+    seconds: 9,
     harness: { resources: ['r1', 'r2', 'r3'] },
     workers: mixedWorkers,
     run: async (ctx) => ({ faults: await flappingPartitions(ctx) }),
@@ -358,7 +377,7 @@ export const SCENARIOS: Scenario[] = [
   {
     id: 'F17',
     title: 'the coordinator crashes and restarts while locks are held',
-    seconds: 9,
+    seconds: 7,
     harness: { resources: ['r1', 'r2'] },
     workers: mixedWorkers,
     run: async ({ h }) => {
@@ -372,7 +391,7 @@ export const SCENARIOS: Scenario[] = [
   {
     id: 'F18',
     title: 'KeepAlive streams cut between workers and the coordinator (2 × ttl, then 0.5 × ttl)',
-    seconds: 9,
+    seconds: 8,
     harness: { resources: ['r1', 'r2'], clientProxy: true },
     workers: (s) => mixedWorkers(s, 4),
     run: async ({ h }) => {
@@ -395,7 +414,7 @@ export const SCENARIOS: Scenario[] = [
   {
     id: 'F19',
     title: 'a worker killed while holding; another stopped gracefully',
-    seconds: 8,
+    seconds: 7,
     harness: { resources: ['r1'] },
     workers: (s) =>
       ['w1', 'w2', 'w3', 'w4'].map((name) => ({ name, workload: 'fenced-set' as Workload, seconds: s })),
@@ -412,7 +431,7 @@ export const SCENARIOS: Scenario[] = [
   {
     id: 'F21',
     title: 'all three Redis nodes restart empty',
-    seconds: 9,
+    seconds: 7,
     harness: { resources: ['r1', 'r2'] },
     workers: mixedWorkers,
     run: async ({ h }) => {

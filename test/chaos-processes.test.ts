@@ -14,6 +14,13 @@ describe('chaos: processes', { timeout: 60_000 }, () => {
     expect(report.stats.ops['lost:info:expired'] ?? 0).toBe(0);
   });
 
+  it('F7: the server paused for 2 × ttl with requests in flight: no grant answered with expired validity', async () => {
+    const { report } = await chaos('F7');
+    expect(report.valid).toBe(true);
+    expect(report.checks.S2.valid).toBe(true);
+    expect(report.checks.S1.valid).toBe(true);
+  });
+
   it('F17: the server crashes and restarts while locks are held', async () => {
     const { report } = await chaos('F17');
     expect(report.valid).toBe(true);
