@@ -290,14 +290,19 @@ export class Coordinator {
     const started = performance.now();
     let result: ReleaseResult;
     try {
-      result = await this.engine.release(resource, lockId);
+      // The release scripts are on their way once release() returns its promise. Waking the head waiter now
+      // puts its acquire right behind them on every node's connection (one connection per node runs commands
+      // in order, and auto-pipelining sends both in one write), so the hand-off costs no round trip of its
+      // own. Should this release fail, the waiter's attempt finds the lock held and it sleeps again.
+      const releasing = this.engine.release(resource, lockId);
+      this.queues.get(resource)?.wake();
+      result = await releasing;
     } catch (error) {
       this.events.release(failureOutcome(error));
       throw error;
     }
     this.events.release(result.released ? 'released' : 'not_held');
     this.held.ended(resource, lockId);
-    this.queues.get(resource)?.wake();
     this.log.info(
       {
         event: 'released',
