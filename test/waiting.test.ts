@@ -153,6 +153,58 @@ describe('waiting Acquires: a FIFO queue per resource with hand-off on release',
   });
 });
 
+describe('hand-off cost on the Redis nodes', () => {
+  it('a release through the server hands the lock to the head waiter with one acquire, and wakes nobody else', async () => {
+    // No fallback look-ups within the test: only releases (and their announcements) wake a waiter.
+    const { lock, cluster } = await startTestServer(['--wait-fallback-ms', '60000']);
+    // Warm the nodes' script caches: a node's first release runs the script by EVAL after a NOSCRIPT answer,
+    // one round trip later than the waiter's acquire that follows it (covered by the next test).
+    const warm = uniqueResource('warm');
+    await lock.release({ resource: warm, lockId: (await lock.acquire({ resource: warm })).lease!.lockId });
+    const resource = uniqueResource('handoff');
+    const { lease: held } = await lock.acquire({ resource, ttlMs: 10_000, clientId: 'holder' });
+    const waiting = [1, 2, 3].map((i) =>
+      lock.acquire({ resource, ttlMs: 10_000, waitTimeoutMs: 30_000, clientId: `waiter-${i}` }),
+    );
+    await waitFor('three waiters queued', async () => (await lock.describe({ resource })).waiters === 3);
+    // Each waiter has tried once and sleeps until the holder's lock runs out (10 s): from here on, every script
+    // run on a node is part of the hand-off.
+    await new Promise((r) => setTimeout(r, 200));
+    await Promise.all(cluster.nodes.map((n) => n.command('CONFIG', 'RESETSTAT')));
+    await lock.release({ resource, lockId: held!.lockId });
+    const first = await Promise.race(waiting);
+    expect(first.lease!.fencingToken).toBeGreaterThan(held!.fencingToken);
+    // Release announcements reach the server about now; they must not send the next waiter to try for nothing.
+    await new Promise((r) => setTimeout(r, 500));
+    for (const node of cluster.nodes) {
+      const stats = String(await node.command('INFO', 'commandstats'));
+      const scripts = Number(/cmdstat_evalsha:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+      // The release, the head waiter's acquire (the tokens agree: no commit), and the next waiter's first look
+      // when it becomes the head (it learns the new holder's remaining time): nothing else.
+      expect(scripts, `${node.address}: ${stats}`).toBe(3);
+    }
+    await lock.release({ resource, lockId: first.lease!.lockId });
+    const second = await Promise.race(waiting.filter((w) => w !== waiting[0]));
+    await lock.release({ resource, lockId: second.lease!.lockId });
+    await Promise.all(waiting);
+  });
+
+  it("on fresh nodes (the release script not cached yet) the woken waiter still gets the lock at once, not at the old lock's expiry", async () => {
+    const { lock } = await startTestServer(['--wait-fallback-ms', '60000']);
+    const resource = uniqueResource('fresh');
+    const { lease: held } = await lock.acquire({ resource, ttlMs: 10_000 });
+    const waiting = lock.acquire({ resource, ttlMs: 10_000, waitTimeoutMs: 30_000 });
+    await waitFor('the waiter queued', async () => (await lock.describe({ resource })).waiters === 1);
+    await new Promise((r) => setTimeout(r, 200));
+    const released = performance.now();
+    await lock.release({ resource, lockId: held!.lockId });
+    const { lease } = await waiting;
+    expect(lease!.fencingToken).toBeGreaterThan(held!.fencingToken);
+    // Not a speed test: a waiter left to sleep until the old lock ran out would take about 10 s.
+    expect(performance.now() - released).toBeLessThan(5_000);
+  });
+});
+
 describe('two server replicas on the same three nodes', () => {
   it('a waiter on server B is woken by a release on server A (announced by the nodes, not a timer)', async () => {
     const cluster = await RedisCluster.start(3);

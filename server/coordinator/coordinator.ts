@@ -36,6 +36,9 @@ export interface CoordinatorLimits {
   streamIdleMs: number;
 }
 
+/** How long after a release through this server its nodes' announcements of it are still expected. */
+const OWN_ANNOUNCEMENTS_MS = 50;
+
 export interface AcquireRequest {
   resource: string;
   /** Undefined: the server default. */
@@ -295,7 +298,22 @@ export class Coordinator {
       // in order, and auto-pipelining sends both in one write), so the hand-off costs no round trip of its
       // own. Should this release fail, the waiter's attempt finds the lock held and it sleeps again.
       const releasing = this.engine.release(resource, lockId);
-      this.queues.get(resource)?.wake();
+      const queue = this.queues.get(resource);
+      const woken = queue?.head;
+      if (queue) {
+        queue.wake();
+        queue.ownReleaseUntil = Number.POSITIVE_INFINITY;
+        void releasing
+          .finally(() => {
+            // Its announcements travel on other connections and arrive about when its replies do.
+            queue.ownReleaseUntil = performance.now() + OWN_ANNOUNCEMENTS_MS;
+            // Still waiting: its attempt is in flight, or it did not follow the release on some node (a node
+            // that had to load the release script first, a reconnect): wake it again, so it looks now and not
+            // when the old holder's lock would have run out. Nobody else is woken for nothing.
+            if (woken && queue.isHead(woken)) queue.wake();
+          })
+          .catch(() => undefined);
+      }
       result = await releasing;
     } catch (error) {
       this.events.release(failureOutcome(error));
@@ -477,7 +495,10 @@ export class Coordinator {
   /** A node announced a release of `resource` (possibly through another replica): wake its head waiter, and
    *  tell KeepAlive streams whose lease on it is gone. */
   private onReleaseAnnounced(resource: string): void {
-    this.queues.get(resource)?.wake();
+    const queue = this.queues.get(resource);
+    // A release made through this server already woke its head waiter (see release). Another replica's release
+    // of the same resource in that short window is seen by the head waiter's fallback timer instead.
+    if (queue && performance.now() >= queue.ownReleaseUntil) queue.wake();
     if (!this.attached.has(resource)) return;
     if (this.checking.has(resource)) {
       this.checking.set(resource, true);

@@ -18,6 +18,12 @@ export class WaitQueue {
   version = 0;
   /** When the last wake() came (monotonic ms): the start of a hand-off. */
   releasedAt: number | undefined;
+  /**
+   * Until when (monotonic ms) release announcements for this resource are this server's own (Infinity while
+   * its release is in flight): its head waiter was woken already, so they must not wake the next one for
+   * nothing.
+   */
+  ownReleaseUntil = 0;
 
   get size(): number {
     return this.waiters.length;
@@ -34,6 +40,11 @@ export class WaitQueue {
     if (i < 0) return;
     this.waiters.splice(i, 1);
     if (i === 0) this.waiters[0]?.notify();
+  }
+
+  /** The waiter whose turn it is, if any. */
+  get head(): Waiter | undefined {
+    return this.waiters[0];
   }
 
   isHead(waiter: Waiter): boolean {
