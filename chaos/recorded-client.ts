@@ -167,33 +167,25 @@ export class RecordedClient {
       token: String(lease.fencingToken),
     };
     this.history.record({ type: 'invoke', f: 'store_write', ...common, value });
+    const stale = (): false => {
+      this.history.record({
+        type: 'fail',
+        f: 'store_write',
+        ...common,
+        value,
+        error: { code: 'STALE_TOKEN' },
+      });
+      return false;
+    };
     try {
       const body = { resource: lease.resource, token: lease.fencingToken, lock: lease.lockId };
       const read = await post(`${storeUrl}/${store}/read`, body);
-      if (read.status === 409) {
-        this.history.record({
-          type: 'fail',
-          f: 'store_write',
-          ...common,
-          value,
-          error: { code: 'STALE_TOKEN' },
-        });
-        return false;
-      }
+      if (read.status === 409) return stale();
       if (read.status !== 200) throw new Error(`store read: HTTP ${read.status}`);
       const set = new Set((read.body as { value: number[] }).value);
       set.add(value);
       const write = await post(`${storeUrl}/${store}/write`, { ...body, value: [...set] });
-      if (write.status === 409) {
-        this.history.record({
-          type: 'fail',
-          f: 'store_write',
-          ...common,
-          value,
-          error: { code: 'STALE_TOKEN' },
-        });
-        return false;
-      }
+      if (write.status === 409) return stale();
       if (write.status !== 200) throw new Error(`store write: HTTP ${write.status}`);
       this.history.record({ type: 'ok', f: 'store_write', ...common, value });
       return true;

@@ -10,6 +10,8 @@ import type { CheckOptions } from './checker.js';
 import type { Harness, HarnessOptions, WorkerSpec, Workload } from './harness.js';
 import { RecordedClient } from './recorded-client.js';
 
+export { mulberry32 } from './random.js';
+
 export interface ScenarioContext {
   h: Harness;
   /** Seeded: the same seed replays the same fault schedule. */
@@ -28,17 +30,6 @@ export interface Scenario {
   /** The faults (and scripted clients); returns facts for the test to assert. */
   run: (ctx: ScenarioContext) => Promise<Record<string, unknown>>;
   check?: CheckOptions;
-}
-
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const between = (random: () => number, lo: number, hi: number): number => lo + random() * (hi - lo);

@@ -28,6 +28,7 @@ import {
   UnavailableError,
 } from '../client/src/index.js';
 import { type EventBody, type EventError, HistoryWriter, now } from './history.js';
+import { mulberry32 } from './random.js';
 
 type Workload = 'lock' | 'fenced-set' | 'unfenced-set';
 
@@ -233,18 +234,6 @@ function decimal(flag: string, raw: string | undefined, min: number, max: number
   const value = /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : Number.NaN;
   if (value >= min && value <= max) return value;
   throw new OptionsError(`--${flag}: must be a number in [${min}, ${max}], got ${JSON.stringify(raw)}`);
-}
-
-/** mulberry32: small, fast, and the same sequence for the same seed on every run, so a run can be replayed. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
 }
 
 type Outcome = 'ok' | 'fail' | 'info';

@@ -17,6 +17,7 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { mulberry32 } from '../../chaos/random.js';
 import { freeFixedPort } from '../../scripts/lib/free-port.js';
 
 export type ProxyMode =
@@ -63,17 +64,7 @@ const RELISTEN_INTERVAL_MS = 25;
 /** A picked free port can be taken by someone else before we bind it: pick again this many times. */
 const MAX_PORT_PICKS = 5;
 
-/** mulberry32: a tiny, well-mixed 32-bit PRNG; deterministic per seed so a failing jitter run can be replayed. */
-export function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+export { mulberry32 };
 
 /** ms ± jitterMs, uniform, never negative. Draws exactly one number from `random` when jitterMs > 0. */
 export function jitteredDelayMs(ms: number, jitterMs: number, random: () => number): number {
