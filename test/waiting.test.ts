@@ -2,6 +2,8 @@ import { ClientError, createChannel, createClient, Status } from 'nice-grpc';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { LockServiceDefinition } from '../client/src/gen/redlease/v1/lock.js';
 import { RedisCluster } from '../scripts/lib/redis-process.js';
+import { ServerProcess } from '../scripts/lib/server-process.js';
+import { FaultProxy } from './support/fault-proxy.js';
 import {
   connect,
   rejection,
@@ -231,5 +233,58 @@ describe('two server replicas on the same three nodes', () => {
     expect(serverA.events('released').find((l) => l.resource === resource)).toMatchObject({
       token: lease!.fencingToken,
     });
+  });
+
+  it('after its links to the nodes lost bytes and healed, a replica hears release announcements again', async () => {
+    const cluster = await RedisCluster.start(3);
+    onTestFinished(() => cluster.dispose());
+    const proxies = await Promise.all(
+      cluster.nodes.map((n, i) => FaultProxy.start({ target: n.address, name: `P${i + 1}` })),
+    );
+    onTestFinished(() => Promise.all(proxies.map((p) => p.close())).then(() => undefined));
+    const serverA = await startServerProcess(cluster, ['--max-ttl-ms', '60000']);
+    // B reaches the nodes through the proxies, and polls only every 60 s: an announcement must wake its waiter.
+    const serverB = await ServerProcess.start([
+      '--nodes',
+      proxies.map((p) => p.address).join(','),
+      '--grpc-listen',
+      '127.0.0.1:0',
+      '--http-listen',
+      '127.0.0.1:0',
+      '--health-interval-ms',
+      '50',
+      '--connect-timeout-ms',
+      '500',
+      '--wait-fallback-ms',
+      '60000',
+    ]);
+    onTestFinished(() => serverB.stop('SIGKILL').then(() => undefined));
+    const { lock: a } = connect(`127.0.0.1:${serverA.grpcPort}`);
+    const { lock: b, admin: adminB } = connect(`127.0.0.1:${serverB.grpcPort}`);
+    const resource = uniqueResource('healed');
+    const { lease } = await a.acquire({ resource, ttlMs: 30_000 });
+
+    // Every connection of B is reset, and the reconnects land on links that swallow everything for a while:
+    // their ready checks are lost for good.
+    await Promise.all(proxies.map((p) => p.set('reset')));
+    await Promise.all(proxies.map((p) => p.set('blackhole')));
+    await new Promise((r) => setTimeout(r, 1_500));
+    await Promise.all(proxies.map((p) => p.set('pass')));
+    await waitFor(
+      'B to count every node again',
+      async () => (await adminB.listNodes({})).nodes.every((n) => n.voting && n.up),
+      10_000,
+    );
+
+    const waiting = b.acquire({ resource, ttlMs: 5_000, waitTimeoutMs: 40_000 });
+    await waitFor('the waiter queued on B', async () => (await b.describe({ resource })).waiters === 1);
+    // Give B's release listener time to come back too (its ready check is bounded by the connect timeout).
+    await new Promise((r) => setTimeout(r, 1_500));
+    const released = performance.now();
+    await a.release({ resource, lockId: lease!.lockId });
+    const { lease: handed } = await waiting;
+    expect(handed!.fencingToken).toBeGreaterThan(lease!.fencingToken);
+    // Not a speed test: without announcements B's waiter would wake only when A's 30 s lock ran out.
+    expect(performance.now() - released).toBeLessThan(10_000);
   });
 });

@@ -84,6 +84,7 @@ export class Coordinator {
       engine.releaseChannel,
       (resource) => this.onReleaseAnnounced(resource),
       log,
+      engine.options.connectTimeoutMs,
     );
   }
 

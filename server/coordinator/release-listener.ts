@@ -20,6 +20,8 @@ export class ReleaseListener {
     private readonly channel: string,
     private readonly onRelease: (resource: string) => void,
     private readonly log: Logger | undefined,
+    /** How long a new connection may take to become ready (its ready check answered) before it is made again. */
+    private readonly readyTimeoutMs = 2_000,
   ) {
     this.subscribers = nodes.map((node) => this.subscribe(node));
   }
@@ -44,7 +46,19 @@ export class ReleaseListener {
         this.log?.debug({ node: node.name, err: error.message }, 'release listener disconnected');
       reportedDown = true;
     });
+    // ioredis bounds the TCP connect, not the ready check after it: on a link that lost the check (a healed
+    // blackhole) the connection would wait for ever and waiters here would hear of releases only by their timers.
+    let readyTimer: NodeJS.Timeout | undefined;
+    redis.on('connect', () => {
+      clearTimeout(readyTimer);
+      readyTimer = setTimeout(() => {
+        if (!this.closed && redis.status !== 'ready') redis.disconnect(true);
+      }, this.readyTimeoutMs);
+      readyTimer.unref();
+    });
+    redis.on('close', () => clearTimeout(readyTimer));
     redis.on('ready', () => {
+      clearTimeout(readyTimer);
       reportedDown = false;
     });
     redis.on('message', (_channel: string, resource: string) => this.onRelease(resource));
