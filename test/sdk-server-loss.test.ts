@@ -80,7 +80,8 @@ describe('a lease whose server goes away', () => {
   it('server restarted within the validity: the stream reconnects, re-attaches, and renewals go on with the same token', async () => {
     const { cluster, port, server, client } = await setUp();
     const resource = uniqueResource();
-    const lease = await client.acquire(resource, { ttlMs: 3_000 });
+    // 6 s: a restart of the server process (a few seconds on a loaded 2-core box) fits in the validity.
+    const lease = await client.acquire(resource, { ttlMs: 6_000 });
     let renewals = 0;
     client.on('renewed', (renewed) => renewed === lease && renewals++);
     await waitFor('a first renewal', () => renewals >= 1, 10_000);
@@ -88,7 +89,7 @@ describe('a lease whose server goes away', () => {
     await server.stop('SIGKILL');
     const downAt = renewals;
     const restarted = await serverOn(cluster, port);
-    await waitFor('two renewals through the restarted server', () => renewals >= downAt + 2, 10_000);
+    await waitFor('two renewals through the restarted server', () => renewals >= downAt + 2, 15_000);
     expect(lease.signal.aborted).toBe(false);
     expect(lease.isHeld()).toBe(true);
     const observer = new LockClient({ address: `127.0.0.1:${port}` });
