@@ -275,11 +275,16 @@ export class Harness {
 
   /** Switches proxy P(i+1); `pass` ends the fault. */
   async partition(i: number, mode: ProxyMode): Promise<void> {
-    const previous = this.proxies[i]!.mode;
-    if (previous.kind !== 'pass') this.fault(previous.kind, [`P${i + 1}`], 'stop');
-    await this.proxies[i]!.set(mode);
-    if (mode.kind !== 'pass') this.fault(mode.kind, [`P${i + 1}`], 'start', { ...mode });
+    await this.switchProxy(this.proxies[i]!, `P${i + 1}`, mode);
     this.setNode(i, { cut: CUTTING.has(mode.kind) });
+  }
+
+  /** Sets a proxy's mode, recording the end of the fault it had and the start of the new one. */
+  private async switchProxy(proxy: FaultProxy, name: string, mode: ProxyMode): Promise<void> {
+    const previous = proxy.mode;
+    if (previous.kind !== 'pass') this.fault(previous.kind, [name], 'stop');
+    await proxy.set(mode);
+    if (mode.kind !== 'pass') this.fault(mode.kind, [name], 'start', { ...mode });
   }
 
   /** An admin write straight to a node, past its proxy (F14: `PEXPIRE lk:<r> 1` models its clock jumping). */
@@ -315,10 +320,7 @@ export class Harness {
 
   async cutClients(mode: ProxyMode): Promise<void> {
     if (!this.clientProxy) throw new Error('start the harness with clientProxy: true');
-    const previous = this.clientProxy.mode;
-    if (previous.kind !== 'pass') this.fault(previous.kind, ['PC'], 'stop');
-    await this.clientProxy.set(mode);
-    if (mode.kind !== 'pass') this.fault(mode.kind, ['PC'], 'start', { ...mode });
+    await this.switchProxy(this.clientProxy, 'PC', mode);
   }
 
   // ---- the end -------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { ResolvedNode } from '../redlock/options.js';
+import { boundReadyCheck } from '../redlock/ready-check.js';
 
 /**
  * Subscribes to the engine's release channel on every node, so a waiter on this server is woken by a release
@@ -46,19 +47,11 @@ export class ReleaseListener {
         this.log?.debug({ node: node.name, err: error.message }, 'release listener disconnected');
       reportedDown = true;
     });
-    // ioredis bounds the TCP connect, not the ready check after it: on a link that lost the check (a healed
-    // blackhole) the connection would wait for ever and waiters here would hear of releases only by their timers.
-    let readyTimer: NodeJS.Timeout | undefined;
-    redis.on('connect', () => {
-      clearTimeout(readyTimer);
-      readyTimer = setTimeout(() => {
-        if (!this.closed && redis.status !== 'ready') redis.disconnect(true);
-      }, this.readyTimeoutMs);
-      readyTimer.unref();
+    // Otherwise, after a healed blackhole, waiters here would hear of releases only by their timers.
+    boundReadyCheck(redis, this.readyTimeoutMs, () => {
+      if (!this.closed) redis.disconnect(true);
     });
-    redis.on('close', () => clearTimeout(readyTimer));
     redis.on('ready', () => {
-      clearTimeout(readyTimer);
       reportedDown = false;
     });
     redis.on('message', (_channel: string, resource: string) => this.onRelease(resource));

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { ResolvedNode, ResolvedOptions } from './options.js';
+import { boundReadyCheck } from './ready-check.js';
 import { runScript, type Script } from './scripts.js';
 import type { NodeStatus } from './types.js';
 
@@ -37,11 +38,8 @@ export class RedisNode extends EventEmitter {
   private marker: string | null = null;
   /** First identified, not yet admitted by the engine (see Redlock.admitFirstContacts). */
   private pending = false;
-  /** When the current connection was made, until it is ready (its ready check answered). */
-  private connectedAt: number | undefined;
   /** The generation last recycled (see recycle). */
   private recycled = -1;
-  private readonly connectTimeoutMs: number;
   /** Has answered, or failed to connect, at least once since the engine started. */
   contacted = false;
   /** The marker as found at first contact: null = missing (fresh, or data lost); undefined = not yet seen. */
@@ -96,14 +94,9 @@ export class RedisNode extends EventEmitter {
       this.markContacted();
       this.emit('change');
     });
-    this.redis.on('connect', () => {
-      this.connectedAt = performance.now();
-    });
-    this.redis.on('ready', () => {
-      this.connectedAt = undefined;
-      void this.check();
-    });
-    this.connectTimeoutMs = options.connectTimeoutMs;
+    this.redis.on('ready', () => void this.check());
+    // A blackholed link would otherwise leave the node out even once it heals.
+    boundReadyCheck(this.redis, options.connectTimeoutMs, () => this.recycle('no answer to the ready check'));
   }
 
   /**
@@ -201,16 +194,6 @@ export class RedisNode extends EventEmitter {
 
   /** Reads INFO: latency, run_id (a change means the node restarted), eviction policy, persistence. */
   async check(): Promise<void> {
-    // ioredis bounds the TCP connect, not the ready check after it: a link that accepts connections and never
-    // answers (a blackhole) would leave the connection waiting for ever, and the node out even once it heals.
-    if (
-      this.redis.status === 'connect' &&
-      this.connectedAt !== undefined &&
-      performance.now() - this.connectedAt > this.connectTimeoutMs
-    ) {
-      this.connectedAt = undefined;
-      this.recycle('no answer to the ready check');
-    }
     if (this.closed || this.redis.status !== 'ready') {
       this.healthy = false;
       return;
