@@ -85,7 +85,10 @@ export class Harness {
     const options = {
       ttlMs: 1_000,
       maxTtlMs: 2_000,
-      nodeTimeoutMs: 50,
+      // The server's default. RELIABILITY §3 proposes 50 ms, but a timed-out command resets its node's
+      // connection (a reply that never comes would shift later ones), and on a loaded 2-core box 50 ms is
+      // exceeded by mere CPU starvation: F1 once lost a lease that way with no fault injected.
+      nodeTimeoutMs: 100,
       persistence: 'none' as Persistence,
       ...input,
     };
