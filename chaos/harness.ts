@@ -10,7 +10,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../scripts/lib/free-port.js';
-import { NodeProcess } from '../scripts/lib/node-process.js';
+import { type Exit, NodeProcess } from '../scripts/lib/node-process.js';
 import { type Persistence, RedisProcess } from '../scripts/lib/redis-process.js';
 import { ServerProcess } from '../scripts/lib/server-process.js';
 import { FaultProxy, type ProxyMode } from '../test/support/fault-proxy.js';
@@ -230,8 +230,9 @@ export class Harness {
     await worker.finish();
   }
 
-  async stopWorker(name: string): Promise<void> {
-    await this.worker(name).stop('SIGTERM');
+  /** SIGTERM: the worker finishes its step, releases and exits; resolves with how it exited. */
+  async stopWorker(name: string): Promise<Exit> {
+    return await this.worker(name).stop('SIGTERM');
   }
 
   private worker(name: string): NodeProcess {
