@@ -30,6 +30,7 @@ import {
 import { type DescribeResponse, LockServiceDefinition } from './gen/redlease/v1/lock.js';
 import { KeepAliveStream } from './keep-alive-stream.js';
 import { Lease, type LeaseOwner } from './lease.js';
+import { releaseAll } from './release-all.js';
 
 export interface LockClientOptions {
   /** Server address, `host:port` (e.g. `127.0.0.1:50051`). */
@@ -100,6 +101,14 @@ type TrailerOption = { onTrailer: (trailer: Metadata) => void };
 const NEVER = new AbortController().signal;
 /** Longest wait the server accepts (DESIGN: wait ≤ 5 min). */
 const MAX_WAIT_MS = 300_000;
+
+/**
+ * Releases close() keeps in flight at once. All at once, a process holding thousands of leases would send
+ * thousands of calls in one burst, and every one of them costs the server an HTTP/2 stream and three Redis
+ * commands at the same moment (10 000 leases over 100 clients: the server's RSS went from 230 to ~500–670 MiB);
+ * a few at a time, close() is hardly slower, since each release takes one round trip.
+ */
+const CLOSE_CONCURRENCY = 8;
 
 /**
  * Client of a redlease server. One instance per process is enough: it multiplexes every call and the KeepAlive
@@ -292,13 +301,13 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
   }
 
   /**
-   * Releases every lease still held (best effort, concurrently), stops renewing and closes the connection.
-   * Idempotent. With `release: false` the leases are left to run out their validity instead.
+   * Releases every lease still held (best effort, a few at a time: CLOSE_CONCURRENCY; after the first release that
+   * fails the rest are left to expire), stops renewing and closes the connection. Idempotent. With
+   * `release: false` the leases are left to run out their validity instead.
    */
   close(options: { release?: boolean } = {}): Promise<void> {
     this.closing ??= (async () => {
-      if (options.release ?? true)
-        await Promise.allSettled([...this.leases.keys()].map((lease) => lease.release()));
+      if (options.release ?? true) await releaseAll([...this.leases.keys()], CLOSE_CONCURRENCY);
       for (const stream of this.streams) stream.close();
       for (const lease of this.leases.keys())
         lease.lose('lost', 'the LockClient was closed without releasing it');
