@@ -302,6 +302,23 @@ describe('FaultProxy', () => {
     expect(after.dropped).toBeGreaterThan(0);
   });
 
+  it('inject: bytes of the test go into every open connection, in order, in either direction', async () => {
+    const node = await startNode();
+    const proxy = await startProxy(node.address);
+    const raw = await rawSocket(proxy.port);
+    raw.write('PING\r\n');
+    expect(await readUntil(raw, (text) => text.endsWith('\r\n'))).toBe('+PONG\r\n');
+
+    const replies = readUntil(raw, (text) => text.endsWith('yes\r\n'));
+    // Towards the node: a command the client never sent is applied (its +OK comes back to the client).
+    expect(proxy.inject('toTarget', Buffer.from('SET injected yes\r\n'))).toBe(1);
+    // Towards the client: bytes the node never sent, delivered at once, ahead of that +OK.
+    proxy.inject('toClient', Buffer.from('+FAKE\r\n'));
+    raw.write('GET injected\r\n');
+    expect(await replies).toBe('+FAKE\r\n+OK\r\n$3\r\nyes\r\n');
+    expect(await node.command('GET', 'injected')).toBe('yes');
+  });
+
   it('blackhole: connections are accepted and reach the node, nothing passes; pass heals new connections', async () => {
     const node = await startNode();
     const proxy = await startProxy(node.address);

@@ -143,4 +143,37 @@ describe('a connection that stops answering (RELIABILITY F18: a link that lost b
     expect(proxy.stats().accepted).toBeGreaterThanOrEqual(2);
     await lease.release();
   });
+
+  it('a call cut off by its connection breaking (the server closed it on garbled bytes) is retried, not failed', async () => {
+    const cluster = await RedisCluster.start(3);
+    onTestFinished(() => cluster.dispose());
+    const port = await freePort();
+    await serverOn(cluster, port);
+    const proxy = await FaultProxy.start({ target: `127.0.0.1:${port}`, name: 'PC' });
+    onTestFinished(() => proxy.close());
+    const holder = new LockClient({ address: `127.0.0.1:${port}`, clientId: 'holder' });
+    onTestFinished(() => holder.close({ release: false }));
+    const client = new LockClient({ address: proxy.address, clientId: 'waiter' });
+    onTestFinished(() => client.close({ release: false }));
+    const resource = uniqueResource();
+    const held = await holder.acquire(resource);
+
+    const waiting = client.acquire(resource, { waitMs: 20_000 });
+    await waitFor('the waiter to be queued', async () => (await holder.describe(resource)).waiters === 1);
+    // Bytes no client sent: a DATA frame on stream 0, which HTTP/2 forbids. The server closes the connection
+    // (GOAWAY, PROTOCOL_ERROR) and grpc-js fails the call on it with INTERNAL "Received RST_STREAM with code 2
+    // triggered by internal client error" — a broken connection, not an answer (it says UNAVAILABLE for a reset).
+    const dataOnStreamZero = Buffer.from([0, 0, 1, 0, 0, 0, 0, 0, 0, 0xff]);
+    expect(proxy.inject('toTarget', dataOnStreamZero)).toBe(1);
+    await waitFor('the acquire to be sent again over a new connection', () => proxy.stats().accepted === 2);
+
+    // Whether the retry is queued behind the first call (which the server may still count as waiting: it never
+    // saw that stream end) or arrives after the release, it carries the same lock id, so the release hands the
+    // lease over to it either way.
+    await held.release();
+    const lease = await waiting;
+    expect(lease.isHeld()).toBe(true);
+    expect(lease.fencingToken).toBeGreaterThan(held.fencingToken);
+    await lease.release();
+  });
 });

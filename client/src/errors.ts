@@ -105,9 +105,27 @@ const CLASS_OF: Partial<Record<Status, LockErrorClass>> = {
   [Status.DEADLINE_EXCEEDED]: LockTimeoutError,
 };
 
+/**
+ * grpc-js's wording when a call ends with its HTTP/2 stream reset and no gRPC status: the connection broke under
+ * it (the server closed the session on bytes it could not parse, or the client's own session failed). grpc-js
+ * says INTERNAL for these but UNAVAILABLE when the socket was reset; it is no answer from the server either way,
+ * so it is treated as UNAVAILABLE: retried with backoff on a new connection, its outcome unknown. (The server's own
+ * INTERNAL answers come with a gRPC status, never as a stream reset.)
+ */
+const STREAM_RESET = /^Received RST_STREAM with code \d+/;
+
 /** Turns a failed call into a typed error; anything that is not a ClientError (an abort…) is returned as is. */
 export function toLockError(error: unknown, resource: string, reason: string): unknown {
   if (!(error instanceof ClientError)) return error;
+  if (error.code === Status.INTERNAL && reason === '' && STREAM_RESET.test(error.details)) {
+    return new UnavailableError(
+      `UNAVAILABLE: the connection to the server broke (${error.details})`,
+      'UNAVAILABLE',
+      '',
+      resource,
+      { cause: error },
+    );
+  }
   const Class = CLASS_OF[error.code] ?? LockError;
   const code = Status[error.code] as keyof typeof Status;
   return new Class(`${code}: ${error.details}`, code, reason, resource, { cause: error });

@@ -72,7 +72,7 @@ export function jitteredDelayMs(ms: number, jitterMs: number, random: () => numb
   return Math.max(0, ms + (random() * 2 - 1) * jitterMs);
 }
 
-type Direction = 'toTarget' | 'toClient';
+export type Direction = 'toTarget' | 'toClient';
 /** How a lane's stream ends: FIN (end), RST (reset), or a plain close after some other socket error (destroy). */
 type Terminal = 'end' | 'reset' | 'destroy';
 
@@ -166,6 +166,12 @@ class Lane {
       this.state.counters.dropped += chunk.length;
       return;
     }
+    this.#schedule({ at: 0, chunk });
+  }
+
+  /** Bytes of the test's own, delivered in order after what is already queued, whatever the mode. */
+  inject(chunk: Buffer): void {
+    if (this.#abandoned || this.#terminal !== undefined) return;
     this.#schedule({ at: 0, chunk });
   }
 
@@ -283,6 +289,11 @@ class Connection {
     if (this.#dead) return;
     this.#toTarget.modeChanged();
     this.#toClient.modeChanged();
+  }
+
+  inject(direction: Direction, chunk: Buffer): void {
+    if (this.#dead) return;
+    (direction === 'toTarget' ? this.#toTarget : this.#toClient).inject(chunk);
   }
 
   /** Tear down both sides at once, dropping whatever is still queued. */
@@ -450,6 +461,15 @@ export class FaultProxy {
 
   stats(): FaultProxyStats {
     return { ...this.#state.counters, open: this.#connections.size };
+  }
+
+  /**
+   * Writes `bytes` into every open connection, towards the target or the client, in order behind what the lane
+   * already queued and whatever the mode (a middlebox garbling the stream). Returns the connections written to.
+   */
+  inject(direction: Direction, bytes: Buffer): number {
+    for (const connection of this.#connections) connection.inject(direction, Buffer.from(bytes));
+    return this.#connections.size;
   }
 
   /** Close the listener and every connection; resolves once all sockets are closed. Idempotent. */
