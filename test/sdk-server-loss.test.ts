@@ -119,14 +119,20 @@ describe('a lease whose server goes away', () => {
   });
 });
 
+/** Three Redis nodes, a server, and a fault proxy in front of its gRPC port (the client link). */
+async function serverBehindProxy(): Promise<{ port: number; proxy: FaultProxy }> {
+  const cluster = await RedisCluster.start(3);
+  onTestFinished(() => cluster.dispose());
+  const port = await freePort();
+  await serverOn(cluster, port);
+  const proxy = await FaultProxy.start({ target: `127.0.0.1:${port}`, name: 'PC' });
+  onTestFinished(() => proxy.close());
+  return { port, proxy };
+}
+
 describe('a connection that stops answering (RELIABILITY F18: a link that lost bytes)', () => {
   it('after a call gets no answer at all, the client opens a new connection instead of waiting for keepalive pings', async () => {
-    const cluster = await RedisCluster.start(3);
-    onTestFinished(() => cluster.dispose());
-    const port = await freePort();
-    await serverOn(cluster, port);
-    const proxy = await FaultProxy.start({ target: `127.0.0.1:${port}`, name: 'PC' });
-    onTestFinished(() => proxy.close());
+    const { proxy } = await serverBehindProxy();
     const client = new LockClient({ address: proxy.address, callTimeoutMs: 500, retry: { attempts: 1 } });
     onTestFinished(() => client.close({ release: false }));
     await (await client.acquire(uniqueResource())).release();
@@ -145,12 +151,7 @@ describe('a connection that stops answering (RELIABILITY F18: a link that lost b
   });
 
   it('a call cut off by its connection breaking (the server closed it on garbled bytes) is retried, not failed', async () => {
-    const cluster = await RedisCluster.start(3);
-    onTestFinished(() => cluster.dispose());
-    const port = await freePort();
-    await serverOn(cluster, port);
-    const proxy = await FaultProxy.start({ target: `127.0.0.1:${port}`, name: 'PC' });
-    onTestFinished(() => proxy.close());
+    const { port, proxy } = await serverBehindProxy();
     const holder = new LockClient({ address: `127.0.0.1:${port}`, clientId: 'holder' });
     onTestFinished(() => holder.close({ release: false }));
     const client = new LockClient({ address: proxy.address, clientId: 'waiter' });
