@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { isNodeTimeout, withinNodeTimeout } from './node-timeout.js';
 import type { ResolvedNode, ResolvedOptions } from './options.js';
 import { boundReadyCheck } from './ready-check.js';
 import { runScript, type Script } from './scripts.js';
@@ -51,6 +52,8 @@ export class RedisNode extends EventEmitter {
   private quarantineUntil = 0;
   private quarantineReason = '';
   private closed = false;
+  /** Per-command timeout (the engine's nodeTimeoutMs), applied by withinNodeTimeout. */
+  private readonly timeoutMs: number;
 
   constructor(
     config: ResolvedNode,
@@ -61,6 +64,7 @@ export class RedisNode extends EventEmitter {
     this.name = config.name;
     this.address = config.address;
     this.markerKey = `${options.systemPrefix}run-id`;
+    this.timeoutMs = options.nodeTimeoutMs;
     this.redis = new Redis({
       host: config.host,
       port: config.port,
@@ -71,7 +75,9 @@ export class RedisNode extends EventEmitter {
       connectionName: 'redlease',
       enableOfflineQueue: false,
       enableReadyCheck: true,
-      commandTimeout: options.nodeTimeoutMs,
+      // The node timeout proper is withinNodeTimeout's (it tells a slow node from a stalled process); this one
+      // only bounds the commands sent without it (marker writes, the quarantine's key scan).
+      commandTimeout: Math.max(options.connectTimeoutMs, 4 * options.nodeTimeoutMs),
       connectTimeout: options.connectTimeoutMs,
       maxRetriesPerRequest: 0,
       // A command cut off by a disconnect has an unknown outcome; resending it to a restarted node could
@@ -114,7 +120,7 @@ export class RedisNode extends EventEmitter {
   }
 
   private recycleOnTimeout(error: unknown): void {
-    if (error instanceof Error && error.message === 'Command timed out') this.recycle('a command timed out');
+    if (isNodeTimeout(error)) this.recycle('a command timed out');
   }
 
   /** Counted toward quorums now. */
@@ -172,7 +178,7 @@ export class RedisNode extends EventEmitter {
     const generation = this.generation;
     const votingAtSend = this.canVote(generation);
     try {
-      const value = (await runScript(this.redis, script, keys, args)) as T;
+      const value = (await withinNodeTimeout(runScript(this.redis, script, keys, args), this.timeoutMs)) as T;
       const voting = votingAtSend && this.canVote(generation);
       return { ok: true, value, voting, detail: voting ? '' : this.notVotingDetail() };
     } catch (error) {
@@ -203,7 +209,10 @@ export class RedisNode extends EventEmitter {
     let info: string;
     let marker: string | null;
     try {
-      [info, marker] = await Promise.all([this.redis.info(), this.redis.get(this.markerKey)]);
+      [info, marker] = await Promise.all([
+        withinNodeTimeout(this.redis.info(), this.timeoutMs),
+        withinNodeTimeout(this.redis.get(this.markerKey), this.timeoutMs),
+      ]);
     } catch (error) {
       this.recordError(error);
       this.recycleOnTimeout(error);
@@ -263,7 +272,7 @@ export class RedisNode extends EventEmitter {
   /** The marker as the node holds it now; null when missing or unreadable. */
   async readMarker(): Promise<string | null> {
     try {
-      return await this.redis.get(this.markerKey);
+      return await withinNodeTimeout(this.redis.get(this.markerKey), this.timeoutMs);
     } catch (error) {
       this.recordError(error);
       return null;
@@ -340,7 +349,7 @@ function parseInfo(info: string): NodeIdentity {
 export function describeError(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   const code = (error as NodeJS.ErrnoException).code;
-  if (error.message === 'Command timed out') return 'timed out';
+  if (isNodeTimeout(error)) return 'timed out';
   if (code === 'ECONNREFUSED') return 'connection refused';
   if (error.message.includes("Stream isn't writeable")) return 'not connected';
   // ioredis's wording when the connection drops with the command in flight (we never retry such commands).

@@ -1,0 +1,60 @@
+/** A node command that got no reply within the node timeout (the wording ioredis uses for its own timeouts). */
+export class NodeTimeoutError extends Error {
+  constructor() {
+    super('Command timed out');
+  }
+
+  override get name(): string {
+    return 'NodeTimeoutError';
+  }
+}
+
+/** True for a node command's timeout: ours, or ioredis's own (its backstop `commandTimeout`). */
+export function isNodeTimeout(error: unknown): boolean {
+  return error instanceof Error && error.message === 'Command timed out';
+}
+
+/**
+ * Rejects with NodeTimeoutError when `reply` has not settled `ms` after the call — counted in time this process
+ * could have read it (RELIABILITY F24). A timer that fires late because the event loop was busy (a GC pause, a
+ * burst of work, a starved CPU) says nothing about the node: the wait is extended once, by a full `ms` from then.
+ * And the verdict waits for the loop to read its sockets once more (setImmediate runs after the poll phase), so
+ * a reply that sat in the socket while the timer fired still counts. A node that really is slow or gone is
+ * still found out: within `ms`, or within `2 × ms` plus the stall when this process stalled.
+ */
+export function withinNodeTimeout<T>(reply: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    let due = performance.now() + ms;
+    let extended = false;
+    const expire = (): void => {
+      const now = performance.now();
+      if (!extended && now - due > ms / 2) {
+        extended = true;
+        due = now + ms;
+        timer = setTimeout(expire, ms);
+        return;
+      }
+      setImmediate(() => {
+        if (settled) return;
+        settled = true;
+        reject(new NodeTimeoutError());
+      });
+    };
+    let timer = setTimeout(expire, ms);
+    reply.then(
+      (value) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}
