@@ -29,9 +29,13 @@ describe('withinNodeTimeout', () => {
     onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
     const accepted = new Promise<Socket>((resolve) => server.once('connection', resolve));
     const client = connect((server.address() as AddressInfo).port, '127.0.0.1');
-    onTestFinished(() => client.destroy());
+    onTestFinished(() => {
+      client.destroy();
+    });
     const peer = await accepted;
-    onTestFinished(() => peer.destroy());
+    onTestFinished(() => {
+      peer.destroy();
+    });
 
     const reply = new Promise<string>((resolve) => client.once('data', (chunk) => resolve(String(chunk))));
     const judged = withinNodeTimeout(reply, 50);
