@@ -75,9 +75,8 @@ export class RedisNode extends EventEmitter {
       connectionName: 'redlease',
       enableOfflineQueue: false,
       enableReadyCheck: true,
-      // The node timeout proper is withinNodeTimeout's (it tells a slow node from a stalled process); this one
-      // only bounds the commands sent without it (marker writes, the quarantine's key scan).
-      commandTimeout: Math.max(options.connectTimeoutMs, 4 * options.nodeTimeoutMs),
+      // No commandTimeout: every command goes through bounded(), whose timeout tells a slow node from a stalled
+      // process and resets the connection.
       connectTimeout: options.connectTimeoutMs,
       maxRetriesPerRequest: 0,
       // A command cut off by a disconnect has an unknown outcome; resending it to a restarted node could
@@ -121,6 +120,17 @@ export class RedisNode extends EventEmitter {
 
   private recycleOnTimeout(error: unknown): void {
     if (isNodeTimeout(error)) this.recycle('a command timed out');
+  }
+
+  /**
+   * One command on this node's connection, bounded by the node timeout (withinNodeTimeout); a timeout resets the
+   * connection (recycle). Every command the engine sends goes through here.
+   */
+  bounded<T>(command: Promise<T>): Promise<T> {
+    return withinNodeTimeout(command, this.timeoutMs).catch((error: unknown) => {
+      this.recycleOnTimeout(error);
+      throw error;
+    });
   }
 
   /** Counted toward quorums now. */
@@ -178,12 +188,11 @@ export class RedisNode extends EventEmitter {
     const generation = this.generation;
     const votingAtSend = this.canVote(generation);
     try {
-      const value = (await withinNodeTimeout(runScript(this.redis, script, keys, args), this.timeoutMs)) as T;
+      const value = (await this.bounded(runScript(this.redis, script, keys, args))) as T;
       const voting = votingAtSend && this.canVote(generation);
       return { ok: true, value, voting, detail: voting ? '' : this.notVotingDetail() };
     } catch (error) {
       this.lastError = describeError(error);
-      this.recycleOnTimeout(error);
       return { ok: false, voting: false, detail: this.lastError };
     }
   }
@@ -210,12 +219,11 @@ export class RedisNode extends EventEmitter {
     let marker: string | null;
     try {
       [info, marker] = await Promise.all([
-        withinNodeTimeout(this.redis.info(), this.timeoutMs),
-        withinNodeTimeout(this.redis.get(this.markerKey), this.timeoutMs),
+        this.bounded(this.redis.info()),
+        this.bounded(this.redis.get(this.markerKey)),
       ]);
     } catch (error) {
       this.recordError(error);
-      this.recycleOnTimeout(error);
       if (this.healthy)
         this.log?.warn({ node: this.name, err: describeError(error) }, 'node health check failed');
       this.healthy = false;
@@ -263,7 +271,7 @@ export class RedisNode extends EventEmitter {
     const runId = this.identity?.runId;
     if (!runId || this.marker === runId || !this.voting) return;
     this.marker = runId;
-    this.redis.set(this.markerKey, runId).catch((error: unknown) => {
+    this.bounded(this.redis.set(this.markerKey, runId)).catch((error: unknown) => {
       this.marker = null;
       this.recordError(error);
     });
@@ -272,7 +280,7 @@ export class RedisNode extends EventEmitter {
   /** The marker as the node holds it now; null when missing or unreadable. */
   async readMarker(): Promise<string | null> {
     try {
-      return await withinNodeTimeout(this.redis.get(this.markerKey), this.timeoutMs);
+      return await this.bounded(this.redis.get(this.markerKey));
     } catch (error) {
       this.recordError(error);
       return null;

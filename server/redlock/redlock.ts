@@ -665,9 +665,9 @@ export class Redlock extends EventEmitter {
     let cursor = '0';
     let longest = 0;
     do {
-      const [next, keys] = await node.redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1_000);
+      const [next, keys] = await node.bounded(node.redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1_000));
       const lockKeys = keys.filter((k) => !this.reserved.some((p) => k.startsWith(p)));
-      const pttls = await Promise.all(lockKeys.map((k) => node.redis.pttl(k)));
+      const pttls = await Promise.all(lockKeys.map((k) => node.bounded(node.redis.pttl(k))));
       for (const p of pttls) longest = Math.max(longest, p === -1 ? this.options.maxTtlMs : p);
       cursor = next;
       if (performance.now() > deadline) throw new Error(`scanning ${node.name} took over 5 s`);
