@@ -18,6 +18,7 @@ import { type CheckOptions, checkHistory, formatReport, type Report } from './ch
 import { type HistoryEvent, HistoryWriter, loadHistory } from './history.js';
 import { RecordedClient } from './recorded-client.js';
 import { StoreService } from './store.js';
+import { VotingTimeline } from './voting-timeline.js';
 
 export type Workload = 'lock' | 'fenced-set' | 'unfenced-set';
 
@@ -45,8 +46,6 @@ export interface WorkerSpec {
   args?: string[];
 }
 
-type NodeState = { down: boolean; paused: boolean; cut: boolean; amnesiac: boolean };
-
 /** Proxy modes in which a node's votes cannot reach the server (delay only slows them). */
 const CUTTING: ReadonlySet<ProxyMode['kind']> = new Set([
   'drop-requests',
@@ -59,8 +58,7 @@ const CUTTING: ReadonlySet<ProxyMode['kind']> = new Set([
 export class Harness {
   readonly nemesis: HistoryWriter;
   readonly workers = new Map<string, NodeProcess>();
-  private readonly nodeStates: NodeState[];
-  private lastVoting = 3;
+  private readonly voting: VotingTimeline;
   private readonly pausedWorkers = new Set<string>();
   private quarantineWatch: NodeJS.Timeout | undefined;
   private serverPaused = false;
@@ -77,8 +75,9 @@ export class Harness {
     readonly clientProxy: FaultProxy | undefined,
   ) {
     this.nemesis = new HistoryWriter(options.dir, 'nemesis');
-    this.nodeStates = redis.map(() => ({ down: false, paused: false, cut: false, amnesiac: false }));
-    this.nemesis.record({ type: 'info', f: 'voting', voting: 3 });
+    this.voting = new VotingTimeline(redis.length, (voting, at) =>
+      this.nemesis.record({ type: 'info', f: 'voting', voting }, at),
+    );
   }
 
   static async start(input: HarnessOptions): Promise<Harness> {
@@ -246,7 +245,7 @@ export class Harness {
   async killNode(i: number): Promise<void> {
     this.fault('kill', [`R${i + 1}`], 'start');
     await this.redis[i]!.kill();
-    this.setNode(i, { down: true, paused: false });
+    this.voting.set(i, { down: true, paused: false });
   }
 
   /** Starts a killed node again, with its data (AOF) or empty (`wipe`, amnesia: quarantined by the server). */
@@ -254,7 +253,7 @@ export class Harness {
     if (opts.wipe) await this.redis[i]!.wipeData();
     await this.redis[i]!.startAgain();
     this.fault('kill', [`R${i + 1}`], 'stop', { empty: opts.wipe });
-    this.setNode(i, { down: false, amnesiac: true });
+    this.voting.restartedEmpty(i);
     this.watchQuarantine();
   }
 
@@ -267,20 +266,20 @@ export class Harness {
   pauseNode(i: number): void {
     this.fault('pause', [`R${i + 1}`], 'start');
     this.redis[i]!.pause();
-    this.setNode(i, { paused: true });
+    this.voting.set(i, { paused: true });
   }
 
   resumeNode(i: number): void {
-    if (!this.nodeStates[i]!.paused) return;
+    if (!this.voting.state(i).paused) return;
     this.redis[i]!.resume();
     this.fault('pause', [`R${i + 1}`], 'stop');
-    this.setNode(i, { paused: false });
+    this.voting.set(i, { paused: false });
   }
 
   /** Switches proxy P(i+1); `pass` ends the fault. */
   async partition(i: number, mode: ProxyMode): Promise<void> {
     await this.switchProxy(this.proxies[i]!, `P${i + 1}`, mode);
-    this.setNode(i, { cut: CUTTING.has(mode.kind) });
+    this.voting.set(i, { cut: CUTTING.has(mode.kind) });
   }
 
   /** Sets a proxy's mode, recording the end of the fault it had and the start of the new one. */
@@ -456,15 +455,6 @@ export class Harness {
     });
   }
 
-  /** `at`: when the change happened, if earlier than now (see watchQuarantine). */
-  private setNode(i: number, change: Partial<NodeState>, at?: bigint): void {
-    Object.assign(this.nodeStates[i]!, change);
-    const voting = this.nodeStates.filter((s) => !s.down && !s.paused && !s.cut && !s.amnesiac).length;
-    if (voting === this.lastVoting) return;
-    this.lastVoting = voting;
-    this.nemesis.record({ type: 'info', f: 'voting', voting }, at);
-  }
-
   /**
    * A node restarted empty cannot vote until the server's quarantine lets it (lock-delay, D4). How long that
    * is the server decides (shorter when it finds no live locks), so the harness asks it: polled over the lab
@@ -472,10 +462,8 @@ export class Harness {
    */
   private watchQuarantine(): void {
     if (this.quarantineWatch) return;
-    // The node may have started voting any time after the previous poll was sent (the server answered it
-    // "not voting" somewhere between its send and its answer): the change is dated back to that send, so the
-    // quorum timeline never shows a node out that the server already counted (S6 would flag its grants).
-    let previousSend = process.hrtime.bigint();
+    // The timeline dates a quarantine's end back to the last send the server answered "not voting" (see
+    // VotingTimeline), so it never shows a node out that the server already counted (S6 would flag its grants).
     const poll = async (): Promise<void> => {
       const sent = process.hrtime.bigint();
       try {
@@ -484,13 +472,12 @@ export class Harness {
         });
         const body = (await response.json()) as { nodes?: { name: string; voting: boolean }[] };
         body.nodes?.forEach((n, i) => {
-          if (this.nodeStates[i]?.amnesiac && n.voting) this.setNode(i, { amnesiac: false }, previousSend);
+          this.voting.polled(i, n.voting, sent);
         });
-        previousSend = sent;
       } catch {
         // server down or paused: ask again
       }
-      if (this.nodeStates.some((s) => s.amnesiac) && !this.disposed) {
+      if (this.voting.anyAmnesiac && !this.disposed) {
         this.quarantineWatch = setTimeout(() => void poll(), 50);
       } else {
         this.quarantineWatch = undefined;
