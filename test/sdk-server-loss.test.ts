@@ -5,7 +5,13 @@
  */
 import { performance } from 'node:perf_hooks';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { type Lease, LeaseLostError, LockClient, LockTimeoutError } from '../client/src/index.js';
+import {
+  type Lease,
+  LeaseLostError,
+  LeaseReleasedError,
+  LockClient,
+  LockTimeoutError,
+} from '../client/src/index.js';
 import { freePort } from '../scripts/lib/free-port.js';
 import { RedisCluster } from '../scripts/lib/redis-process.js';
 import { ServerProcess } from '../scripts/lib/server-process.js';
@@ -184,5 +190,25 @@ describe('a connection that stops answering (RELIABILITY F18: a link that lost b
     expect(lease.isHeld()).toBe(true);
     expect(lease.fencingToken).toBeGreaterThan(held.fencingToken);
     await lease.release();
+  });
+
+  it('a release slower than the validity left ends the lease as released, not lost (no spurious loss)', async () => {
+    const { proxy } = await serverBehindProxy();
+    const client = new LockClient({ address: proxy.address, clientId: 'slow-release' });
+    onTestFinished(() => client.close({ release: false }));
+    const lost: unknown[] = [];
+    client.on('lost', (_lease, reason) => lost.push(reason));
+    const lease = await client.acquire(uniqueResource(), { ttlMs: 600 });
+
+    // The release (renewal stops when it is sent) takes longer than the validity left: 700 ms each way.
+    await proxy.set({ kind: 'delay', ms: 700 });
+    const released = lease.release();
+    await waitFor('the deadline to pass', () => !lease.isHeld(), 5_000);
+    expect(lease.signal.aborted).toBe(true);
+    expect(lease.signal.reason).toBeInstanceOf(LeaseReleasedError);
+    // Whatever the server answers once the delay is over (released, or already expired there), it is no loss.
+    expect(typeof (await released)).toBe('boolean');
+    expect(lost).toEqual([]);
+    expect(lease.signal.reason).toBeInstanceOf(LeaseReleasedError);
   });
 });

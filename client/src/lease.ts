@@ -28,7 +28,8 @@ export interface LeaseGrant {
  * The lease's deadline is kept on this process's monotonic clock as `send time of the granting request +
  * validity` (RELIABILITY D2), never from when the answer arrived, and moves only with successful renewals.
  * `signal` aborts with a LeaseLostError the moment the server says the lease is lost or the deadline passes
- * without a renewal, and with a LeaseReleasedError when it is released. `isHeld()` checks the clock itself, so
+ * without a renewal, and with a LeaseReleasedError when it is released (also when the deadline passes while its
+ * release is in flight: the holder had let go already). `isHeld()` checks the clock itself, so
  * it is exact even when timers run late (an event loop stalled past the deadline).
  *
  * Send `fencingToken` with every write to the protected resource (see FencedStore): it is what stops a holder
@@ -48,6 +49,8 @@ export class Lease implements AsyncDisposable {
   private readonly controller = new AbortController();
   private timer: NodeJS.Timeout | undefined;
   private released: Promise<boolean> | undefined;
+  /** release() was called: renewal stopped on purpose, so running out of validity now is no loss. */
+  private releasing = false;
 
   /** Leases come from LockClient.acquire; there is no need to construct one. */
   constructor(
@@ -97,7 +100,10 @@ export class Lease implements AsyncDisposable {
   isHeld(): boolean {
     if (this.controller.signal.aborted) return false;
     if (performance.now() < this.deadline) return true;
-    this.lose('expired', 'its validity ran out before a renewal arrived');
+    // While its own release is in flight the holder has let go already: the lease ends (the signal aborts, as at
+    // any deadline), as released, not lost — a slow release is not a lost lease to alert on.
+    if (this.releasing) this.markReleased();
+    else this.lose('expired', 'its validity ran out before a renewal arrived');
     return false;
   }
 
@@ -124,6 +130,7 @@ export class Lease implements AsyncDisposable {
    * or had no quorum after retries; the lock then runs out its ttl. Calling it again returns the same promise.
    */
   release(): Promise<boolean> {
+    this.releasing = true;
     this.released ??= this.owner.release(this);
     return this.released;
   }
