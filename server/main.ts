@@ -24,13 +24,28 @@ async function main(): Promise<void> {
   const { config, warnings } = parsed;
   // Asynchronous writes: lines logged while one write is under way go out together in the next, so a log line per
   // lock event costs no syscall of its own under load. The buffer is bounded (16 MiB; past it lines are dropped,
-  // not memory), and flushed synchronously before every exit.
-  const destination = pino.destination({ dest: 1, sync: false, maxLength: 16 * 1024 * 1024 });
+  // not memory), and all written, in order, before every exit. (minLength 1 writes as soon as a line is there, as
+  // 0 would, but makes flush(cb) wait for a write in flight.)
+  const destination = pino.destination({ dest: 1, sync: false, minLength: 1, maxLength: 16 * 1024 * 1024 });
   const log = pino({ level: config.logLevel, base: { service: 'redlease' } }, destination);
-  const exit = (code: number): never => {
-    destination.flushSync();
-    process.exit(code);
-  };
+  // flushSync alone would write the lines still queued before the write in flight: the last lines out of order
+  // (CI once saw "shutting down" after "redlease stopped"). So wait for the queue to drain, at most a second.
+  const exit = (code: number): Promise<never> =>
+    new Promise<never>(() => {
+      const now = (): void => {
+        try {
+          destination.flushSync();
+        } catch {
+          // stdout is gone: nothing more can be said
+        }
+        process.exit(code);
+      };
+      const timer = setTimeout(now, 1_000);
+      destination.flush(() => {
+        clearTimeout(timer);
+        now();
+      });
+    });
   for (const warning of warnings) log.warn(warning);
 
   const server = await startServer(config, log).catch((error: unknown) => {
@@ -42,7 +57,8 @@ async function main(): Promise<void> {
   const stop = (signal: NodeJS.Signals): void => {
     if (stopping) {
       log.warn({ signal }, 'second signal: exiting now');
-      exit(1);
+      void exit(1);
+      return;
     }
     stopping = true;
     log.info({ signal }, 'shutting down');
@@ -50,7 +66,7 @@ async function main(): Promise<void> {
       () => exit(0),
       (error: unknown) => {
         log.error({ err: error }, 'shutdown failed');
-        exit(1);
+        return exit(1);
       },
     );
   };

@@ -94,7 +94,7 @@ export class RedisNode extends EventEmitter {
     });
     this.redis.on('close', () => {
       this.generation++;
-      if (this.healthy) this.log?.warn({ node: this.name }, 'node connection lost');
+      if (this.healthy && !this.closed) this.log?.warn({ node: this.name }, 'node connection lost');
       this.healthy = false;
       this.markContacted();
       this.emit('change');
