@@ -1,13 +1,7 @@
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { stall } from '../../test/support/stall.js';
 import { isNodeTimeout, NodeTimeoutError, withinNodeTimeout } from './node-timeout.js';
-
-function stall(ms: number): void {
-  const until = performance.now() + ms;
-  while (performance.now() < until) {
-    // busy
-  }
-}
 
 const never = new Promise<never>(() => undefined);
 

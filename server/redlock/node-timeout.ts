@@ -9,9 +9,9 @@ export class NodeTimeoutError extends Error {
   }
 }
 
-/** True for a node command's timeout: ours, or ioredis's own (its backstop `commandTimeout`). */
+/** True for a node command's timeout (withinNodeTimeout's: the engine sets no other). */
 export function isNodeTimeout(error: unknown): boolean {
-  return error instanceof Error && error.message === 'Command timed out';
+  return error instanceof NodeTimeoutError;
 }
 
 /**
@@ -25,13 +25,11 @@ export function isNodeTimeout(error: unknown): boolean {
 export function withinNodeTimeout<T>(reply: Promise<T>, ms: number): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     let settled = false;
-    let due = performance.now() + ms;
+    const due = performance.now() + ms;
     let extended = false;
     const expire = (): void => {
-      const now = performance.now();
-      if (!extended && now - due > ms / 2) {
+      if (!extended && performance.now() - due > ms / 2) {
         extended = true;
-        due = now + ms;
         timer = setTimeout(expire, ms);
         return;
       }
@@ -42,19 +40,14 @@ export function withinNodeTimeout<T>(reply: Promise<T>, ms: number): Promise<T> 
       });
     };
     let timer = setTimeout(expire, ms);
-    reply.then(
-      (value) => {
+    const settle =
+      <A>(then: (arg: A) => void) =>
+      (arg: A): void => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        reject(error);
-      },
-    );
+        then(arg);
+      };
+    reply.then(settle(resolve), settle(reject));
   });
 }

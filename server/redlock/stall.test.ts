@@ -2,14 +2,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { startCluster, uniqueResource } from '../../test/support/engine.js';
-
-/** Keeps this process's event loop busy for `ms`: a GC pause, a burst of work, a starved CPU (RELIABILITY F24). */
-function stall(ms: number): void {
-  const until = performance.now() + ms;
-  while (performance.now() < until) {
-    // busy
-  }
-}
+import { stall } from '../../test/support/stall.js';
 
 /**
  * RELIABILITY F24 (CPU starvation), seen from the engine: when this process stalls for longer than the node
