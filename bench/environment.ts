@@ -19,7 +19,7 @@ import { ServerProcess } from '../scripts/lib/server-process.js';
 import { waitFor } from '../scripts/lib/wait.js';
 import type { LockSystem } from './lock-system.js';
 import type { BenchOptions } from './options.js';
-import { EchoSystem } from './peers/echo/echo-system.js';
+import { EchoStreamSystem, EchoSystem } from './peers/echo/echo-system.js';
 import { EtcdProcess, ensureEtcd } from './peers/etcd/etcd-process.js';
 import { EtcdSystem } from './peers/etcd/etcd-system.js';
 import { NodeRedlockSystem } from './peers/node-redlock.js';
@@ -50,7 +50,7 @@ export class BenchEnvironment {
       env.cluster = await RedisCluster.start(3, { parentDeathSignal: 'SIGKILL' });
       progress.step(`starting the redlease server (--log-level ${options.serverLogLevel})`);
       await env.startServer();
-      if (options.systems.includes('grpc-echo')) {
+      if (options.systems.some((s) => s === 'grpc-echo' || s === 'grpc-echo-stream')) {
         progress.step('starting the grpc-js echo server');
         await env.startEcho();
       }
@@ -85,6 +85,7 @@ export class BenchEnvironment {
         }),
       etcd: () => (this.etcd ? new EtcdSystem(this.etcd.address, etcdLeaseTtlS) : undefined),
       'grpc-echo': () => (this.echoAddress ? new EchoSystem(this.echoAddress) : undefined),
+      'grpc-echo-stream': () => (this.echoAddress ? new EchoStreamSystem(this.echoAddress) : undefined),
     };
     return o.systems.map((name) => all[name]?.()).filter((s): s is LockSystem => s !== undefined);
   }

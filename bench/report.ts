@@ -29,6 +29,7 @@ const SERVICE_PROCESS: Record<SystemName, string> = {
   'node-redlock': '',
   etcd: 'etcd',
   'grpc-echo': 'echo',
+  'grpc-echo-stream': 'echo',
 };
 
 /** Bench-process CPU from which its single event loop is probably what limits a run. */
@@ -43,6 +44,7 @@ const DESCRIPTIONS: Record<ScenarioResult['scenario'], string> = {
 
 function label(system: SystemName): string {
   if (system === 'grpc-echo') return 'grpc-echo (cycle = 2 calls)';
+  if (system === 'grpc-echo-stream') return 'grpc-echo-stream (cycle = 2 messages)';
   if (system === 'node-redlock') return 'node-redlock (in-process)';
   return system;
 }
@@ -241,6 +243,13 @@ function scenarioSection(
       const calls = metricSpread(echo, (r) => 2 * r.cyclesPerSecond);
       parts.push(
         `grpc-js echo ceiling: ${medianRange(calls)} calls/s, so ${num(calls.median / 2)} cycles/s for a cycle of two calls.`,
+      );
+    }
+    const streamEcho = result.systems.find((s) => s.system === 'grpc-echo-stream');
+    if (streamEcho) {
+      const messages = metricSpread(streamEcho, (r) => 2 * r.cyclesPerSecond);
+      parts.push(
+        `grpc-js stream echo ceiling: ${medianRange(messages)} request messages/s on open streams, so ${num(messages.median / 2)} cycles/s for a cycle of two requests sent as messages.`,
       );
     }
     parts.push(

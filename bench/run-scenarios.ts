@@ -14,10 +14,11 @@ import { errorText, type RunContext } from './scenarios/run-context.js';
 import { runUncontended, type UncontendedResult } from './scenarios/uncontended.js';
 import { num } from './table.js';
 
-/** Systems each scenario measures: the echo ceiling has no lock to contend for; keepalive is the SDK's. */
+/** Systems each scenario measures: the echo ceilings have no lock to contend for; keepalive is the SDK's. */
+const UNCONTENDED = ['redlease', 'redlease-sdk', 'node-redlock', 'etcd', 'grpc-echo', 'grpc-echo-stream'];
 const SCENARIO_SYSTEMS: Record<ScenarioName, readonly string[]> = {
-  'uncontended-1': ['redlease', 'redlease-sdk', 'node-redlock', 'etcd', 'grpc-echo'],
-  'uncontended-64': ['redlease', 'redlease-sdk', 'node-redlock', 'etcd', 'grpc-echo'],
+  'uncontended-1': UNCONTENDED,
+  'uncontended-64': UNCONTENDED,
   'contended-16': ['redlease', 'redlease-sdk', 'node-redlock', 'etcd'],
   keepalive: ['redlease-sdk'],
 };

@@ -46,7 +46,7 @@ describe('npm run bench', () => {
       '--wait-ms',
       '1000',
       '--systems',
-      'redlease,redlease-sdk,node-redlock,grpc-echo',
+      'redlease,redlease-sdk,node-redlock,grpc-echo,grpc-echo-stream',
       '--out',
       out,
     ]);
@@ -67,6 +67,7 @@ describe('npm run bench', () => {
       'redlease-sdk',
       'node-redlock',
       'grpc-echo',
+      'grpc-echo-stream',
     ]);
     for (const system of uncontended?.systems ?? []) {
       expect(system.failures, system.system).toEqual([]);
@@ -79,7 +80,9 @@ describe('npm run bench', () => {
       expect(run.cpuCores.bench).toBeGreaterThan(0);
     }
 
-    // The echo ceiling has no lock to contend for.
+    expect(run.stdout).toContain('grpc-js stream echo ceiling:');
+
+    // The echo ceilings have no lock to contend for.
     expect(contended?.systems.map((s) => s.system)).toEqual(['redlease', 'redlease-sdk', 'node-redlock']);
     for (const system of contended?.systems ?? []) {
       expect(system.failures, system.system).toEqual([]);

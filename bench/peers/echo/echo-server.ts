@@ -3,13 +3,24 @@
  * event loop to themselves and share the same 2 cores with the clients). Prints `{"event":"listening","port":N}`
  * on stdout once it listens; stops on SIGTERM.
  */
-import { Server, ServerCredentials, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
+import {
+  Server,
+  ServerCredentials,
+  type ServerDuplexStream,
+  type ServerUnaryCall,
+  type sendUnaryData,
+} from '@grpc/grpc-js';
 import { ECHO_SERVICE } from './echo-service.js';
 
 const server = new Server();
 server.addService(ECHO_SERVICE, {
   echo: (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) =>
     callback(null, call.request),
+  stream: (call: ServerDuplexStream<Buffer, Buffer>) => {
+    call.on('data', (message: Buffer) => call.write(message));
+    call.on('end', () => call.end());
+    call.on('error', () => undefined); // the client went away: nothing to answer
+  },
 });
 server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (error, port) => {
   if (error) {
