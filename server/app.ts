@@ -107,7 +107,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     .use(callMetrics(metrics))
     .use(errorMapping(log.child({ component: 'grpc' })))
     .use(authentication(authenticator));
-  server.add(LockServiceDefinition, lockService(coordinator));
+  server.add(LockServiceDefinition, lockService(coordinator, log.child({ component: 'grpc' })));
   server.add(AdminServiceDefinition, adminService(coordinator));
   server.add(HealthDefinition, healthService(health));
   const reflection = reflectionServices(loadDescriptorSet(), SERVICE_NAMES);

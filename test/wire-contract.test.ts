@@ -70,10 +70,17 @@ describe('64-bit fields round-trip as exact JS numbers', () => {
 });
 
 describe('service definitions', () => {
-  it('LockService has the five methods, KeepAlive bidi streaming', () => {
+  it('LockService has the six methods, KeepAlive and Session bidi streaming', () => {
     expect(LockServiceDefinition.fullName).toBe('redlease.v1.LockService');
     const methods = LockServiceDefinition.methods;
-    expect(Object.keys(methods).sort()).toEqual(['acquire', 'describe', 'extend', 'keepAlive', 'release']);
+    expect(Object.keys(methods).sort()).toEqual([
+      'acquire',
+      'describe',
+      'extend',
+      'keepAlive',
+      'release',
+      'session',
+    ]);
 
     const shape = Object.fromEntries(
       Object.values(methods).map((m) => [m.name, [m.requestStream, m.responseStream]]),
@@ -84,6 +91,7 @@ describe('service definitions', () => {
       Release: [false, false],
       Extend: [false, false],
       KeepAlive: [true, true],
+      Session: [true, true],
       Describe: [false, false],
     });
     expect(methods.keepAlive.requestStream).toBe(true);

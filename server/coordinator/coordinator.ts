@@ -71,6 +71,7 @@ export class Coordinator {
   private readonly releases: ReleaseListener;
   private readonly held = new HeldLeases();
   private closing = false;
+  private readonly shutdownListeners = new Set<() => void>();
 
   constructor(
     readonly engine: Redlock,
@@ -451,7 +452,18 @@ export class Coordinator {
     const error = new ShuttingDownError();
     for (const queue of this.queues.values()) queue.failAll(error);
     for (const session of [...this.sessions]) session.fail(error);
+    for (const listener of [...this.shutdownListeners]) listener();
     this.releases.close();
+  }
+
+  /** Calls `listener` once when shutdown() begins (at once if it has); returns the unsubscribe. */
+  onShutdown(listener: () => void): () => void {
+    if (this.closing) {
+      listener();
+      return () => undefined;
+    }
+    this.shutdownListeners.add(listener);
+    return () => this.shutdownListeners.delete(listener);
   }
 
   /**

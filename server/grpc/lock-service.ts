@@ -1,4 +1,5 @@
 import type { CallContext } from 'nice-grpc';
+import type { Logger } from 'pino';
 import type {
   KeepAliveRequest,
   KeepAliveResponse,
@@ -8,11 +9,12 @@ import type { Coordinator } from '../coordinator/coordinator.js';
 import { LimitError } from '../coordinator/errors.js';
 import { AsyncChannel } from './async-channel.js';
 import { answerToProto, leaseToProto, optional, ttlFromProto } from './convert.js';
+import { type SessionOperations, session } from './session.js';
 
-/** LockService: decode, call the coordinator, encode. Errors are mapped by the errorMapping middleware. */
-export function lockService(coordinator: Coordinator): LockServiceImplementation {
+/** Acquire, Release and Extend, as unary calls and as Session operations alike. */
+function operations(coordinator: Coordinator): SessionOperations {
   return {
-    async acquire(request, context) {
+    async acquire(request, signal) {
       const lease = await coordinator.acquire(
         {
           resource: request.resource,
@@ -21,7 +23,7 @@ export function lockService(coordinator: Coordinator): LockServiceImplementation
           waitTimeoutMs: request.waitTimeoutMs,
           lockId: optional(request.lockId),
         },
-        context.signal,
+        signal,
       );
       return { lease: leaseToProto(lease) };
     },
@@ -35,6 +37,19 @@ export function lockService(coordinator: Coordinator): LockServiceImplementation
       const lease = await coordinator.extend(request.resource, request.lockId, ttlFromProto(request.ttlMs));
       return { lease: leaseToProto(lease) };
     },
+  };
+}
+
+/**
+ * LockService: decode, call the coordinator, encode. Errors of unary calls are mapped by the errorMapping
+ * middleware; a Session maps its operations' errors itself and logs unexpected ones to `log`.
+ */
+export function lockService(coordinator: Coordinator, log: Logger): LockServiceImplementation {
+  const ops = operations(coordinator);
+  return {
+    acquire: (request, context) => ops.acquire(request, context.signal),
+    release: (request) => ops.release(request),
+    extend: (request) => ops.extend(request),
 
     async describe(request) {
       const state = await coordinator.describe(request.resource);
@@ -50,6 +65,7 @@ export function lockService(coordinator: Coordinator): LockServiceImplementation
     },
 
     keepAlive: (requests, context) => keepAlive(coordinator, requests, context),
+    session: (requests, context) => session(ops, coordinator, requests, context, log),
   };
 }
 

@@ -131,6 +131,7 @@ describe('file_containing_symbol (grpcurl describe)', () => {
       'Release',
       'Extend',
       'KeepAlive',
+      'Session',
       'Describe',
     ]);
     const keepAlive = service.method.find((method) => method.name === 'KeepAlive')!;
@@ -153,6 +154,7 @@ describe('file_containing_symbol (grpcurl describe)', () => {
       ['Release', 'unary'],
       ['Extend', 'unary'],
       ['KeepAlive', 'bidi_streaming'],
+      ['Session', 'bidi_streaming'],
       ['Describe', 'unary'],
     ]);
     for (const file of files) {

@@ -272,7 +272,53 @@ export interface KeepAliveResponse {
   reason: string;
 }
 
-/** Request for LockService.Describe. */
+/**
+ * Request for LockService.Describe.
+ * One operation on a Session stream.
+ */
+export interface SessionRequest {
+  /**
+   * Chosen by the client; unique among its operations in flight on this stream. Echoed in the
+   * operation's SessionResponse.
+   */
+  id: number;
+  op: { $case: "acquire"; value: AcquireRequest } | { $case: "release"; value: ReleaseRequest } | {
+    $case: "extend";
+    value: ExtendRequest;
+  } | //
+  /** Abandons the operation `id` (see Session). */
+  { $case: "cancel"; value: SessionCancel } | undefined;
+}
+
+/** Abandon an operation in flight. */
+export interface SessionCancel {
+}
+
+/** The outcome of one Session operation. */
+export interface SessionResponse {
+  /** The id of the SessionRequest this answers. */
+  id: number;
+  result:
+    | { $case: "acquire"; value: AcquireResponse }
+    | { $case: "release"; value: ReleaseResponse }
+    | { $case: "extend"; value: ExtendResponse }
+    | { $case: "error"; value: SessionError }
+    | undefined;
+}
+
+/** An operation that failed, as the unary call would have failed. */
+export interface SessionError {
+  /** The gRPC status code (google.rpc.Code numbering), e.g. 10 ABORTED for LOCK_HELD. */
+  code: number;
+  /** What went wrong and what to do about it, for people. */
+  message: string;
+  /**
+   * Stable, machine-readable reason: what the unary call sends in its `redlease-reason` trailer
+   * (e.g. LOCK_HELD, TTL_OUT_OF_RANGE, SESSION_IN_FLIGHT_LIMIT).
+   */
+  reason: string;
+}
+
 export interface DescribeRequest {
   /**
    * Name of the resource to inspect: 1 to 256 bytes of visible ASCII (0x21-0x7E). The resource
@@ -1405,6 +1451,477 @@ export const KeepAliveResponse: MessageFns<KeepAliveResponse> = {
   },
 };
 
+function createBaseSessionRequest(): SessionRequest {
+  return { id: 0, op: undefined };
+}
+
+export const SessionRequest: MessageFns<SessionRequest> = {
+  encode(message: SessionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0) {
+      writer.uint32(8).uint64(message.id);
+    }
+    switch (message.op?.$case) {
+      case "acquire":
+        AcquireRequest.encode(message.op.value, writer.uint32(18).fork()).join();
+        break;
+      case "release":
+        ReleaseRequest.encode(message.op.value, writer.uint32(26).fork()).join();
+        break;
+      case "extend":
+        ExtendRequest.encode(message.op.value, writer.uint32(34).fork()).join();
+        break;
+      case "cancel":
+        SessionCancel.encode(message.op.value, writer.uint32(42).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SessionRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSessionRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.op = { $case: "acquire", value: AcquireRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.op = { $case: "release", value: ReleaseRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.op = { $case: "extend", value: ExtendRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.op = { $case: "cancel", value: SessionCancel.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SessionRequest {
+    return {
+      id: isSet(object.id) ? globalThis.Number(object.id) : 0,
+      op: isSet(object.acquire)
+        ? { $case: "acquire", value: AcquireRequest.fromJSON(object.acquire) }
+        : isSet(object.release)
+        ? { $case: "release", value: ReleaseRequest.fromJSON(object.release) }
+        : isSet(object.extend)
+        ? { $case: "extend", value: ExtendRequest.fromJSON(object.extend) }
+        : isSet(object.cancel)
+        ? { $case: "cancel", value: SessionCancel.fromJSON(object.cancel) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: SessionRequest): unknown {
+    const obj: any = {};
+    if (message.id !== 0) {
+      obj.id = Math.round(message.id);
+    }
+    if (message.op?.$case === "acquire") {
+      obj.acquire = AcquireRequest.toJSON(message.op.value);
+    } else if (message.op?.$case === "release") {
+      obj.release = ReleaseRequest.toJSON(message.op.value);
+    } else if (message.op?.$case === "extend") {
+      obj.extend = ExtendRequest.toJSON(message.op.value);
+    } else if (message.op?.$case === "cancel") {
+      obj.cancel = SessionCancel.toJSON(message.op.value);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SessionRequest>): SessionRequest {
+    return SessionRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SessionRequest>): SessionRequest {
+    const message = createBaseSessionRequest();
+    message.id = object.id ?? 0;
+    switch (object.op?.$case) {
+      case "acquire": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "acquire", value: AcquireRequest.fromPartial(object.op.value) };
+        }
+        break;
+      }
+      case "release": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "release", value: ReleaseRequest.fromPartial(object.op.value) };
+        }
+        break;
+      }
+      case "extend": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "extend", value: ExtendRequest.fromPartial(object.op.value) };
+        }
+        break;
+      }
+      case "cancel": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "cancel", value: SessionCancel.fromPartial(object.op.value) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseSessionCancel(): SessionCancel {
+  return {};
+}
+
+export const SessionCancel: MessageFns<SessionCancel> = {
+  encode(_: SessionCancel, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SessionCancel {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSessionCancel();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): SessionCancel {
+    return {};
+  },
+
+  toJSON(_: SessionCancel): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<SessionCancel>): SessionCancel {
+    return SessionCancel.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<SessionCancel>): SessionCancel {
+    const message = createBaseSessionCancel();
+    return message;
+  },
+};
+
+function createBaseSessionResponse(): SessionResponse {
+  return { id: 0, result: undefined };
+}
+
+export const SessionResponse: MessageFns<SessionResponse> = {
+  encode(message: SessionResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0) {
+      writer.uint32(8).uint64(message.id);
+    }
+    switch (message.result?.$case) {
+      case "acquire":
+        AcquireResponse.encode(message.result.value, writer.uint32(18).fork()).join();
+        break;
+      case "release":
+        ReleaseResponse.encode(message.result.value, writer.uint32(26).fork()).join();
+        break;
+      case "extend":
+        ExtendResponse.encode(message.result.value, writer.uint32(34).fork()).join();
+        break;
+      case "error":
+        SessionError.encode(message.result.value, writer.uint32(42).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SessionResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSessionResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.result = { $case: "acquire", value: AcquireResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.result = { $case: "release", value: ReleaseResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.result = { $case: "extend", value: ExtendResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.result = { $case: "error", value: SessionError.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SessionResponse {
+    return {
+      id: isSet(object.id) ? globalThis.Number(object.id) : 0,
+      result: isSet(object.acquire)
+        ? { $case: "acquire", value: AcquireResponse.fromJSON(object.acquire) }
+        : isSet(object.release)
+        ? { $case: "release", value: ReleaseResponse.fromJSON(object.release) }
+        : isSet(object.extend)
+        ? { $case: "extend", value: ExtendResponse.fromJSON(object.extend) }
+        : isSet(object.error)
+        ? { $case: "error", value: SessionError.fromJSON(object.error) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: SessionResponse): unknown {
+    const obj: any = {};
+    if (message.id !== 0) {
+      obj.id = Math.round(message.id);
+    }
+    if (message.result?.$case === "acquire") {
+      obj.acquire = AcquireResponse.toJSON(message.result.value);
+    } else if (message.result?.$case === "release") {
+      obj.release = ReleaseResponse.toJSON(message.result.value);
+    } else if (message.result?.$case === "extend") {
+      obj.extend = ExtendResponse.toJSON(message.result.value);
+    } else if (message.result?.$case === "error") {
+      obj.error = SessionError.toJSON(message.result.value);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SessionResponse>): SessionResponse {
+    return SessionResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SessionResponse>): SessionResponse {
+    const message = createBaseSessionResponse();
+    message.id = object.id ?? 0;
+    switch (object.result?.$case) {
+      case "acquire": {
+        if (object.result?.value !== undefined && object.result?.value !== null) {
+          message.result = { $case: "acquire", value: AcquireResponse.fromPartial(object.result.value) };
+        }
+        break;
+      }
+      case "release": {
+        if (object.result?.value !== undefined && object.result?.value !== null) {
+          message.result = { $case: "release", value: ReleaseResponse.fromPartial(object.result.value) };
+        }
+        break;
+      }
+      case "extend": {
+        if (object.result?.value !== undefined && object.result?.value !== null) {
+          message.result = { $case: "extend", value: ExtendResponse.fromPartial(object.result.value) };
+        }
+        break;
+      }
+      case "error": {
+        if (object.result?.value !== undefined && object.result?.value !== null) {
+          message.result = { $case: "error", value: SessionError.fromPartial(object.result.value) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseSessionError(): SessionError {
+  return { code: 0, message: "", reason: "" };
+}
+
+export const SessionError: MessageFns<SessionError> = {
+  encode(message: SessionError, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.code !== 0) {
+      writer.uint32(8).int32(message.code);
+    }
+    if (message.message !== "") {
+      writer.uint32(18).string(message.message);
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SessionError {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSessionError();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.code = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SessionError {
+    return {
+      code: isSet(object.code) ? globalThis.Number(object.code) : 0,
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: SessionError): unknown {
+    const obj: any = {};
+    if (message.code !== 0) {
+      obj.code = Math.round(message.code);
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SessionError>): SessionError {
+    return SessionError.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SessionError>): SessionError {
+    const message = createBaseSessionError();
+    message.code = object.code ?? 0;
+    message.message = object.message ?? "";
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
 function createBaseDescribeRequest(): DescribeRequest {
   return { resource: "" };
 }
@@ -1920,6 +2437,41 @@ export const LockServiceDefinition = {
       options: {},
     },
     /**
+     * Session carries Acquire, Release and Extend requests as messages on one bidirectional stream,
+     * for clients that make many of them: a message on an open stream costs the client and the server
+     * far less than a unary call (no new HTTP/2 stream, headers or trailers per request), so a busy
+     * client gets more lock operations per second and lower latency (docs/performance.md).
+     *
+     * - Each SessionRequest carries an `id` chosen by the client, unique among its requests still in
+     *   flight on this stream, and one operation. Every operation gets exactly one SessionResponse
+     *   with the same id, when it completes; responses come in completion order, not request order,
+     *   so a waiting Acquire does not hold up the others.
+     * - An operation means exactly what the unary method of the same name means, with the same
+     *   validation, limits and outcomes. An outcome that the unary call would report as a status is
+     *   reported as a SessionError with the same code, message and reason; the stream stays open.
+     * - `cancel` abandons the operation with that id: a waiting Acquire leaves the queue (a lease
+     *   granted meanwhile is released) and is answered CANCELLED. Cancelling an id not in flight does
+     *   nothing. There are no per-operation deadlines: a client that stops waiting sends `cancel`.
+     * - At most 1 000 operations may be in flight on one stream; more are answered
+     *   RESOURCE_EXHAUSTED (reason SESSION_IN_FLIGHT_LIMIT). A client that does not read its answers
+     *   has the stream ended with RESOURCE_EXHAUSTED.
+     * - When the stream ends (client half-close: after the operations in flight are answered;
+     *   cancellation or a broken connection: at once), waiting Acquires leave their queues. Leases
+     *   already granted stay in place until released or expired, as with unary calls.
+     *
+     * The stream itself ends with a status only for problems with the stream as a whole:
+     * RESOURCE_EXHAUSTED (answers unread), UNAVAILABLE (the server is shutting down; operations in
+     * flight are answered first), UNAUTHENTICATED / PERMISSION_DENIED / CANCELLED: see LockService.
+     */
+    session: {
+      name: "Session",
+      requestType: SessionRequest as typeof SessionRequest,
+      requestStream: true,
+      responseType: SessionResponse as typeof SessionResponse,
+      responseStream: true,
+      options: {},
+    },
+    /**
      * Describe reports the current state of a resource as seen by each Redis node, for humans and
      * monitoring. It is a snapshot taken without locking and may be stale by the time it arrives.
      * It never reveals a lock_id.
@@ -2025,6 +2577,37 @@ export interface LockServiceImplementation<CallContextExt = {}> {
     context: CallContext & CallContextExt,
   ): ServerStreamingMethodResult<DeepPartial<KeepAliveResponse>>;
   /**
+   * Session carries Acquire, Release and Extend requests as messages on one bidirectional stream,
+   * for clients that make many of them: a message on an open stream costs the client and the server
+   * far less than a unary call (no new HTTP/2 stream, headers or trailers per request), so a busy
+   * client gets more lock operations per second and lower latency (docs/performance.md).
+   *
+   * - Each SessionRequest carries an `id` chosen by the client, unique among its requests still in
+   *   flight on this stream, and one operation. Every operation gets exactly one SessionResponse
+   *   with the same id, when it completes; responses come in completion order, not request order,
+   *   so a waiting Acquire does not hold up the others.
+   * - An operation means exactly what the unary method of the same name means, with the same
+   *   validation, limits and outcomes. An outcome that the unary call would report as a status is
+   *   reported as a SessionError with the same code, message and reason; the stream stays open.
+   * - `cancel` abandons the operation with that id: a waiting Acquire leaves the queue (a lease
+   *   granted meanwhile is released) and is answered CANCELLED. Cancelling an id not in flight does
+   *   nothing. There are no per-operation deadlines: a client that stops waiting sends `cancel`.
+   * - At most 1 000 operations may be in flight on one stream; more are answered
+   *   RESOURCE_EXHAUSTED (reason SESSION_IN_FLIGHT_LIMIT). A client that does not read its answers
+   *   has the stream ended with RESOURCE_EXHAUSTED.
+   * - When the stream ends (client half-close: after the operations in flight are answered;
+   *   cancellation or a broken connection: at once), waiting Acquires leave their queues. Leases
+   *   already granted stay in place until released or expired, as with unary calls.
+   *
+   * The stream itself ends with a status only for problems with the stream as a whole:
+   * RESOURCE_EXHAUSTED (answers unread), UNAVAILABLE (the server is shutting down; operations in
+   * flight are answered first), UNAUTHENTICATED / PERMISSION_DENIED / CANCELLED: see LockService.
+   */
+  session(
+    request: AsyncIterable<SessionRequest>,
+    context: CallContext & CallContextExt,
+  ): ServerStreamingMethodResult<DeepPartial<SessionResponse>>;
+  /**
    * Describe reports the current state of a resource as seen by each Redis node, for humans and
    * monitoring. It is a snapshot taken without locking and may be stale by the time it arrives.
    * It never reveals a lock_id.
@@ -2121,6 +2704,37 @@ export interface LockServiceClient<CallOptionsExt = {}> {
     request: AsyncIterable<DeepPartial<KeepAliveRequest>>,
     options?: CallOptions & CallOptionsExt,
   ): AsyncIterable<KeepAliveResponse>;
+  /**
+   * Session carries Acquire, Release and Extend requests as messages on one bidirectional stream,
+   * for clients that make many of them: a message on an open stream costs the client and the server
+   * far less than a unary call (no new HTTP/2 stream, headers or trailers per request), so a busy
+   * client gets more lock operations per second and lower latency (docs/performance.md).
+   *
+   * - Each SessionRequest carries an `id` chosen by the client, unique among its requests still in
+   *   flight on this stream, and one operation. Every operation gets exactly one SessionResponse
+   *   with the same id, when it completes; responses come in completion order, not request order,
+   *   so a waiting Acquire does not hold up the others.
+   * - An operation means exactly what the unary method of the same name means, with the same
+   *   validation, limits and outcomes. An outcome that the unary call would report as a status is
+   *   reported as a SessionError with the same code, message and reason; the stream stays open.
+   * - `cancel` abandons the operation with that id: a waiting Acquire leaves the queue (a lease
+   *   granted meanwhile is released) and is answered CANCELLED. Cancelling an id not in flight does
+   *   nothing. There are no per-operation deadlines: a client that stops waiting sends `cancel`.
+   * - At most 1 000 operations may be in flight on one stream; more are answered
+   *   RESOURCE_EXHAUSTED (reason SESSION_IN_FLIGHT_LIMIT). A client that does not read its answers
+   *   has the stream ended with RESOURCE_EXHAUSTED.
+   * - When the stream ends (client half-close: after the operations in flight are answered;
+   *   cancellation or a broken connection: at once), waiting Acquires leave their queues. Leases
+   *   already granted stay in place until released or expired, as with unary calls.
+   *
+   * The stream itself ends with a status only for problems with the stream as a whole:
+   * RESOURCE_EXHAUSTED (answers unread), UNAVAILABLE (the server is shutting down; operations in
+   * flight are answered first), UNAUTHENTICATED / PERMISSION_DENIED / CANCELLED: see LockService.
+   */
+  session(
+    request: AsyncIterable<DeepPartial<SessionRequest>>,
+    options?: CallOptions & CallOptionsExt,
+  ): AsyncIterable<SessionResponse>;
   /**
    * Describe reports the current state of a resource as seen by each Redis node, for humans and
    * monitoring. It is a snapshot taken without locking and may be stale by the time it arrives.
