@@ -76,6 +76,7 @@ export class BenchEnvironment {
     const all: Record<string, () => LockSystem | undefined> = {
       redlease: () => new RedleaseSystem(this.serverAddress, o.ttlMs),
       'redlease-sdk': () => new RedleaseSdkSystem(this.serverAddress, o.ttlMs),
+      'redlease-session': () => new RedleaseSdkSystem(this.serverAddress, o.ttlMs, 'session'),
       'node-redlock': () =>
         new NodeRedlockSystem({
           nodes,

@@ -26,6 +26,7 @@ type Render = (header: readonly string[], rows: readonly (readonly string[])[]) 
 const SERVICE_PROCESS: Record<SystemName, string> = {
   redlease: 'server',
   'redlease-sdk': 'server',
+  'redlease-session': 'server',
   'node-redlock': '',
   etcd: 'etcd',
   'grpc-echo': 'echo',
@@ -174,11 +175,14 @@ function ratioTable<R>(
   render: Render,
 ): string {
   const rows: string[][] = [];
-  for (const subject of ['redlease', 'redlease-sdk'] as const) {
+  // Each way of using redlease against every peer, and against the ways listed before it (not after).
+  const subjects = ['redlease', 'redlease-sdk', 'redlease-session'] as const;
+  for (const [index, subject] of subjects.entries()) {
     const mine = systems.find((s) => s.system === subject);
     if (!mine) continue;
+    const later: readonly SystemName[] = subjects.slice(index);
     for (const peer of systems) {
-      if (peer.system === subject || (subject === 'redlease' && peer.system === 'redlease-sdk')) continue;
+      if (later.includes(peer.system)) continue;
       rows.push([
         `${subject} ÷ ${peer.system}`,
         ...metrics.map((m) => medianRange(ratioSpread(mine, peer, m.value), times)),

@@ -15,11 +15,19 @@ import { runUncontended, type UncontendedResult } from './scenarios/uncontended.
 import { num } from './table.js';
 
 /** Systems each scenario measures: the echo ceilings have no lock to contend for; keepalive is the SDK's. */
-const UNCONTENDED = ['redlease', 'redlease-sdk', 'node-redlock', 'etcd', 'grpc-echo', 'grpc-echo-stream'];
+const UNCONTENDED = [
+  'redlease',
+  'redlease-sdk',
+  'redlease-session',
+  'node-redlock',
+  'etcd',
+  'grpc-echo',
+  'grpc-echo-stream',
+];
 const SCENARIO_SYSTEMS: Record<ScenarioName, readonly string[]> = {
   'uncontended-1': UNCONTENDED,
   'uncontended-64': UNCONTENDED,
-  'contended-16': ['redlease', 'redlease-sdk', 'node-redlock', 'etcd'],
+  'contended-16': ['redlease', 'redlease-sdk', 'redlease-session', 'node-redlock', 'etcd'],
   keepalive: ['redlease-sdk'],
 };
 

@@ -14,8 +14,8 @@ import {
 import type { Spread } from './stats.js';
 import { medianRange, num, times } from './table.js';
 
-/** The systems the targets are about: redlease through raw calls and through the SDK. */
-const SUBJECTS: readonly SystemName[] = ['redlease', 'redlease-sdk'];
+/** The systems the targets are about: redlease through raw calls, through the SDK, and through the SDK on a Session. */
+const SUBJECTS: readonly SystemName[] = ['redlease', 'redlease-sdk', 'redlease-session'];
 
 function find<R>(systems: SystemRuns<R>[], name: SystemName): SystemRuns<R> | undefined {
   return systems.find((s) => s.system === name);

@@ -46,7 +46,7 @@ describe('npm run bench', () => {
       '--wait-ms',
       '1000',
       '--systems',
-      'redlease,redlease-sdk,node-redlock,grpc-echo,grpc-echo-stream',
+      'redlease,redlease-sdk,redlease-session,node-redlock,grpc-echo,grpc-echo-stream',
       '--out',
       out,
     ]);
@@ -65,6 +65,7 @@ describe('npm run bench', () => {
     expect(uncontended?.systems.map((s) => s.system)).toEqual([
       'redlease',
       'redlease-sdk',
+      'redlease-session',
       'node-redlock',
       'grpc-echo',
       'grpc-echo-stream',
@@ -83,7 +84,12 @@ describe('npm run bench', () => {
     expect(run.stdout).toContain('grpc-js stream echo ceiling:');
 
     // The echo ceilings have no lock to contend for.
-    expect(contended?.systems.map((s) => s.system)).toEqual(['redlease', 'redlease-sdk', 'node-redlock']);
+    expect(contended?.systems.map((s) => s.system)).toEqual([
+      'redlease',
+      'redlease-sdk',
+      'redlease-session',
+      'node-redlock',
+    ]);
     for (const system of contended?.systems ?? []) {
       expect(system.failures, system.system).toEqual([]);
       const run = system.runs[0] as ContendedResult;

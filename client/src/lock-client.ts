@@ -31,6 +31,7 @@ import { type DescribeResponse, LockServiceDefinition } from './gen/redlease/v1/
 import { KeepAliveStream } from './keep-alive-stream.js';
 import { Lease, type LeaseOwner } from './lease.js';
 import { releaseAll } from './release-all.js';
+import { type LockCalls, SessionTransport } from './session-transport.js';
 
 export interface LockClientOptions {
   /** Server address, `host:port` (e.g. `127.0.0.1:50051`). */
@@ -62,6 +63,14 @@ export interface LockClientOptions {
   retry?: { attempts?: number; initialDelayMs?: number; maxDelayMs?: number };
   /** Leases per KeepAlive stream before another stream is opened (the server's default limit is 1 000). */
   maxLeasesPerStream?: number;
+  /**
+   * How Acquire, Release and Extend travel. `'unary'` (default): one gRPC call each. `'session'`: as messages on
+   * one LockService.Session stream, which costs the client and the server far less per operation (on the
+   * 2-core bench machine: 2.25x the acquire + release cycles/s of unary with 64 concurrent loops, 1.5x with one;
+   * docs/performance.md). Same outcomes, errors and retries either way; a server without Session gets unary
+   * calls.
+   */
+  transport?: 'unary' | 'session';
   /** Extra grpc-js channel options (they override the SDK's). */
   channelOptions?: ChannelOptions;
 }
@@ -123,9 +132,12 @@ const CLOSE_CONCURRENCY = 8;
 export class LockClient extends EventEmitter<LockClientEvents> implements AsyncDisposable {
   private channel: Channel;
   private lock: Client<typeof LockServiceDefinition, DeadlineOptions>;
+  /** Acquire, Release and Extend: `lock` itself, or a Session stream over it (options.transport). */
+  private calls: LockCalls;
   private readonly connect: () => {
     channel: Channel;
     lock: Client<typeof LockServiceDefinition, DeadlineOptions>;
+    calls: LockCalls;
   };
   /** performance.now() of the last connection replaced for want of any answer (see presumeDead). */
   private replacedAt = Number.NEGATIVE_INFINITY;
@@ -174,9 +186,13 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
       const lock = createClientFactory()
         .use(deadlineMiddleware)
         .create(LockServiceDefinition, channel, metadata ? { '*': { metadata } } : undefined);
-      return { channel, lock };
+      const calls =
+        options.transport === 'session'
+          ? new SessionTransport((requests, signal) => lock.session(requests, { signal }), lock)
+          : lock;
+      return { channel, lock, calls };
     };
-    ({ channel: this.channel, lock: this.lock } = this.connect());
+    ({ channel: this.channel, lock: this.lock, calls: this.calls } = this.connect());
     this.owner = {
       extend: (lease, ttlMs) => this.extend(lease, ttlMs),
       release: (lease) => this.release(lease),
@@ -209,7 +225,7 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
       const sentAt = performance.now();
       try {
         const { lease } = await this.sendOnce(resource, (trailer) =>
-          this.lock.acquire(
+          this.calls.acquire(
             { resource, ttlMs, clientId, waitTimeoutMs: waitLeft, lockId },
             { ...trailer, signal: options.signal, deadline: waitLeft + this.callTimeoutMs },
           ),
@@ -311,6 +327,7 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
       for (const stream of this.streams) stream.close();
       for (const lease of this.leases.keys())
         lease.lose('lost', 'the LockClient was closed without releasing it');
+      if (this.calls instanceof SessionTransport) this.calls.close();
       this.channel.close();
     })();
     return this.closing;
@@ -356,7 +373,7 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
       let sentAt = 0;
       const answer = await this.call(resource, undefined, (callOptions) => {
         sentAt = performance.now();
-        return this.lock.extend({ resource, lockId, ttlMs }, callOptions);
+        return this.calls.extend({ resource, lockId, ttlMs }, callOptions);
       });
       const validityMs = answer.lease?.validityMs ?? 0;
       lease.renewed(sentAt, validityMs);
@@ -374,7 +391,7 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
     this.leases.get(lease)?.detach(lease);
     try {
       await this.call(resource, undefined, (callOptions) =>
-        this.lock.release({ resource, lockId }, callOptions),
+        this.calls.release({ resource, lockId }, callOptions),
       );
       lease.markReleased();
       return true;
@@ -431,7 +448,10 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
     if (this.closing || performance.now() - this.replacedAt < 1_000) return;
     this.replacedAt = performance.now();
     const old = this.channel;
-    ({ channel: this.channel, lock: this.lock } = this.connect());
+    const oldCalls = this.calls;
+    ({ channel: this.channel, lock: this.lock, calls: this.calls } = this.connect());
+    // Operations still on the old Session stream fail UNAVAILABLE (outcome unknown) and are retried on the new one.
+    if (oldCalls instanceof SessionTransport) oldCalls.close();
     old.close();
   }
 
