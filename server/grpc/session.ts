@@ -18,6 +18,8 @@ import { InvalidArgumentError } from '../redlock/index.js';
 import { AsyncChannel } from './async-channel.js';
 import { toServerError } from './status.js';
 
+/** For the type checker: an Acquire always runs with its own controller's signal. */
+const NEVER = new AbortController().signal;
 /** Operations one Session stream may have in flight (lock.proto, Session). */
 export const SESSION_MAX_IN_FLIGHT = 1_000;
 /** Answers the client has not read yet before its stream is ended: a client that sends without reading. */
@@ -47,19 +49,20 @@ export async function* session(
   log: Logger,
 ): AsyncGenerator<SessionResponse> {
   const channel = new AsyncChannel<SessionResponse>();
-  const inFlight = new Map<number, AbortController>();
+  // Only an Acquire can be stopped (it may wait): the others, which never wait, carry no AbortController.
+  const inFlight = new Map<number, AbortController | undefined>();
   let drained: (() => void) | undefined;
   let shuttingDown = false;
 
   const answer = (id: number, result: Result): void => channel.push({ id, result });
   const start = (id: number, op: Operation): void => {
-    const controller = new AbortController();
+    const controller = op.$case === 'acquire' ? new AbortController() : undefined;
     inFlight.set(id, controller);
-    run(operations, op, controller.signal)
+    run(operations, op, controller?.signal)
       .then(
         (result) => answer(id, result),
         (error: unknown) =>
-          answer(id, { $case: 'error', value: sessionError(error, controller.signal, log) }),
+          answer(id, { $case: 'error', value: sessionError(error, controller?.signal, log) }),
       )
       .finally(() => {
         inFlight.delete(id);
@@ -70,7 +73,7 @@ export async function* session(
     inFlight.size === 0 ? Promise.resolve() : new Promise((resolve) => (drained = resolve));
 
   const abortAll = (): void => {
-    for (const controller of inFlight.values()) controller.abort();
+    for (const controller of inFlight.values()) controller?.abort();
   };
   const onAbort = (): void => {
     abortAll();
@@ -100,7 +103,7 @@ export async function* session(
         );
       }
       if (op.$case === 'cancel') {
-        inFlight.get(id)?.abort();
+        inFlight.get(id)?.abort(); // an id not in flight, or a Release or Extend: nothing to stop
         continue;
       }
       if (inFlight.has(id)) {
@@ -138,10 +141,14 @@ export async function* session(
   }
 }
 
-async function run(operations: SessionOperations, op: Operation, signal: AbortSignal): Promise<Result> {
+async function run(
+  operations: SessionOperations,
+  op: Operation,
+  signal: AbortSignal | undefined,
+): Promise<Result> {
   switch (op.$case) {
     case 'acquire':
-      return { $case: 'acquire', value: await operations.acquire(op.value, signal) };
+      return { $case: 'acquire', value: await operations.acquire(op.value, signal ?? NEVER) };
     case 'release':
       return { $case: 'release', value: await operations.release(op.value) };
     case 'extend':

@@ -2449,9 +2449,10 @@ export const LockServiceDefinition = {
      * - An operation means exactly what the unary method of the same name means, with the same
      *   validation, limits and outcomes. An outcome that the unary call would report as a status is
      *   reported as a SessionError with the same code, message and reason; the stream stays open.
-     * - `cancel` abandons the operation with that id: a waiting Acquire leaves the queue (a lease
-     *   granted meanwhile is released) and is answered CANCELLED. Cancelling an id not in flight does
-     *   nothing. There are no per-operation deadlines: a client that stops waiting sends `cancel`.
+     * - `cancel` abandons the Acquire with that id: if it is waiting it leaves the queue (a lease
+     *   granted meanwhile is released) and is answered CANCELLED. A Release or Extend, which never
+     *   waits, completes and is answered as usual; cancelling an id not in flight does nothing. There
+     *   are no per-operation deadlines: a client that stops waiting sends `cancel`.
      * - At most 1 000 operations may be in flight on one stream; more are answered
      *   RESOURCE_EXHAUSTED (reason SESSION_IN_FLIGHT_LIMIT). A client that does not read its answers
      *   has the stream ended with RESOURCE_EXHAUSTED.
@@ -2589,9 +2590,10 @@ export interface LockServiceImplementation<CallContextExt = {}> {
    * - An operation means exactly what the unary method of the same name means, with the same
    *   validation, limits and outcomes. An outcome that the unary call would report as a status is
    *   reported as a SessionError with the same code, message and reason; the stream stays open.
-   * - `cancel` abandons the operation with that id: a waiting Acquire leaves the queue (a lease
-   *   granted meanwhile is released) and is answered CANCELLED. Cancelling an id not in flight does
-   *   nothing. There are no per-operation deadlines: a client that stops waiting sends `cancel`.
+   * - `cancel` abandons the Acquire with that id: if it is waiting it leaves the queue (a lease
+   *   granted meanwhile is released) and is answered CANCELLED. A Release or Extend, which never
+   *   waits, completes and is answered as usual; cancelling an id not in flight does nothing. There
+   *   are no per-operation deadlines: a client that stops waiting sends `cancel`.
    * - At most 1 000 operations may be in flight on one stream; more are answered
    *   RESOURCE_EXHAUSTED (reason SESSION_IN_FLIGHT_LIMIT). A client that does not read its answers
    *   has the stream ended with RESOURCE_EXHAUSTED.
@@ -2717,9 +2719,10 @@ export interface LockServiceClient<CallOptionsExt = {}> {
    * - An operation means exactly what the unary method of the same name means, with the same
    *   validation, limits and outcomes. An outcome that the unary call would report as a status is
    *   reported as a SessionError with the same code, message and reason; the stream stays open.
-   * - `cancel` abandons the operation with that id: a waiting Acquire leaves the queue (a lease
-   *   granted meanwhile is released) and is answered CANCELLED. Cancelling an id not in flight does
-   *   nothing. There are no per-operation deadlines: a client that stops waiting sends `cancel`.
+   * - `cancel` abandons the Acquire with that id: if it is waiting it leaves the queue (a lease
+   *   granted meanwhile is released) and is answered CANCELLED. A Release or Extend, which never
+   *   waits, completes and is answered as usual; cancelling an id not in flight does nothing. There
+   *   are no per-operation deadlines: a client that stops waiting sends `cancel`.
    * - At most 1 000 operations may be in flight on one stream; more are answered
    *   RESOURCE_EXHAUSTED (reason SESSION_IN_FLIGHT_LIMIT). A client that does not read its answers
    *   has the stream ended with RESOURCE_EXHAUSTED.
