@@ -48,7 +48,7 @@ export class Metrics implements LockEvents {
   });
   private readonly rpcDuration = new Histogram({
     name: 'redlease_rpc_duration_seconds',
-    help: 'Duration of each call, by transport (grpc, http), method (Acquire, Release, Extend, Describe, KeepAlive, GetMode, SetMode, ListNodes, Health…) and status code (gRPC code name)',
+    help: 'Duration of each call, by transport (grpc, http), method (Acquire, Release, Extend, Describe, KeepAlive, Session, GetMode, SetMode, ListNodes, Health…) and status code (gRPC code name)',
     labelNames: ['transport', 'method', 'code'],
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],
