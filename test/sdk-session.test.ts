@@ -15,8 +15,10 @@ import {
   type LockClientOptions,
   LockHeldError,
 } from '../client/src/index.js';
+import { SessionTransport } from '../client/src/session-transport.js';
 import { freePort } from '../scripts/lib/free-port.js';
 import { lockService } from '../server/grpc/lock-service.js';
+import { newLockId } from '../server/redlock/index.js';
 import { FaultProxy } from './support/fault-proxy.js';
 import { scrape } from './support/prometheus.js';
 import { rejection, startTestServer, uniqueResource, waitFor } from './support/server.js';
@@ -143,5 +145,39 @@ describe("LockClient with transport: 'session'", () => {
     const again = await client.acquire(resource, { ttlMs: 5_000, autoRenew: false });
     expect(again.fencingToken).toBeGreaterThan(lease.fencingToken);
     await again.release();
+  });
+
+  it('keeps at most its in-flight bound of operations on the stream; the rest are sent in order as answers come', async () => {
+    const { lock, server } = await startTestServer();
+    // Bound 2 instead of the server's 1 000, so the queue shows with three operations.
+    const transport = new SessionTransport((requests, signal) => lock.session(requests, { signal }), lock, 2);
+    onTestFinished(() => transport.close());
+    const resource = uniqueResource('room');
+    const { lease: holder } = await lock.acquire({ resource, ttlMs: 5_000 });
+    const acquire = (clientId: string) =>
+      transport.acquire(
+        { resource, ttlMs: 5_000, clientId, waitTimeoutMs: 8_000, lockId: newLockId() },
+        { deadline: 10_000 },
+      );
+    const waits = [acquire('first'), acquire('second'), acquire('third')];
+    await waitFor('two waiters', () => server.coordinator.waiterCount === 2);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(server.coordinator.waiterCount).toBe(2); // the third is still on the client
+    expect(transport.inFlight).toBe(3);
+
+    await lock.release({ resource, lockId: holder!.lockId });
+    const first = (await waits[0]!).lease!;
+    // Its answer made room: the third is sent and queues behind the second.
+    await waitFor('the third to queue', () => server.coordinator.waiterCount === 2);
+    await lock.release({ resource, lockId: first.lockId });
+    const second = (await waits[1]!).lease!;
+    await lock.release({ resource, lockId: second.lockId });
+    const third = (await waits[2]!).lease!;
+    expect([first.fencingToken, second.fencingToken, third.fencingToken]).toEqual(
+      [first.fencingToken, second.fencingToken, third.fencingToken].sort((a, b) => a - b),
+    );
+    expect(third.fencingToken).toBeGreaterThan(first.fencingToken);
+    expect(await lock.describe({ resource })).toMatchObject({ holderClientId: 'third', waiters: 0 });
+    await lock.release({ resource, lockId: third.lockId });
   });
 });

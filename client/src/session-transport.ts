@@ -41,10 +41,17 @@ interface Pending {
 interface Stream {
   requests: Pushable<SessionRequest>;
   abort: AbortController;
+  /** Operations awaiting an answer: sent, or queued behind `maxInFlight` others. */
   pending: Map<number, Pending>;
+  /** Sent and not answered yet (at most `maxInFlight`: the server refuses more per stream). */
+  sent: Set<number>;
+  /** Waiting for room, oldest first. */
+  queued: number[];
 }
 
 const PATH = '/redlease.v1.LockService/Session';
+/** Operations the server accepts in flight on one stream (lock.proto, Session); more wait here, in order. */
+const MAX_IN_FLIGHT = 1_000;
 /** A stream with no operation in flight is half-closed after this long; the next operation opens a new one. */
 const IDLE_CLOSE_MS = 5_000;
 /** The server's `redlease-reason` trailer, which a SessionError's reason stands in for. */
@@ -72,6 +79,7 @@ export class SessionTransport implements LockCalls {
       signal: AbortSignal,
     ) => AsyncIterable<SessionResponse>,
     private readonly fallback: LockCalls,
+    private readonly maxInFlight = MAX_IN_FLIGHT,
   ) {}
 
   async acquire(request: AcquireRequest, options: CallOptions): Promise<AcquireResponse> {
@@ -135,8 +143,23 @@ export class SessionTransport implements LockCalls {
         signal?.removeEventListener('abort', onAbort);
       };
       stream.pending.set(id, { op, options, resolve, reject, done });
-      stream.requests.push({ id, op });
+      if (stream.sent.size < this.maxInFlight) this.write(stream, id, op);
+      else stream.queued.push(id);
     });
+  }
+
+  private write(stream: Stream, id: number, op: Operation): void {
+    stream.sent.add(id);
+    stream.requests.push({ id, op });
+  }
+
+  /** An answer (or a cancel) made room: send the oldest queued operations. */
+  private sendQueued(stream: Stream): void {
+    while (stream.sent.size < this.maxInFlight && stream.queued.length > 0) {
+      const id = stream.queued.shift()!;
+      const pending = stream.pending.get(id);
+      if (pending) this.write(stream, id, pending.op);
+    }
   }
 
   /** Gives up on operation `id`: no answer is awaited any more, and the server is told to stop it. */
@@ -145,16 +168,21 @@ export class SessionTransport implements LockCalls {
     if (!pending) return;
     pending.done();
     stream.pending.delete(id);
-    stream.requests.push({ id, op: { $case: 'cancel', value: {} } });
+    if (stream.sent.has(id)) {
+      // Still in flight on the server until it answers (CANCELLED, or its outcome): `sent` keeps counting it.
+      stream.requests.push({ id, op: { $case: 'cancel', value: {} } });
+    } else {
+      stream.queued.splice(stream.queued.indexOf(id), 1); // never sent: nothing to tell the server
+    }
     this.idleLater(stream);
   }
 
   /** With nothing in flight, half-close the stream after IDLE_CLOSE_MS unless an operation comes first. */
   private idleLater(stream: Stream): void {
-    if (stream.pending.size > 0 || this.stream !== stream) return;
+    if (stream.pending.size > 0 || stream.sent.size > 0 || this.stream !== stream) return;
     clearTimeout(this.idleTimer);
     this.idleTimer = setTimeout(() => {
-      if (this.stream !== stream || stream.pending.size > 0) return;
+      if (this.stream !== stream || stream.pending.size > 0 || stream.sent.size > 0) return;
       this.stream = undefined;
       stream.requests.end();
     }, IDLE_CLOSE_MS);
@@ -162,7 +190,13 @@ export class SessionTransport implements LockCalls {
   }
 
   private openStream(): Stream {
-    const stream: Stream = { requests: new Pushable(), abort: new AbortController(), pending: new Map() };
+    const stream: Stream = {
+      requests: new Pushable(),
+      abort: new AbortController(),
+      pending: new Map(),
+      sent: new Set(),
+      queued: [],
+    };
     this.stream = stream;
     void (async () => {
       for await (const response of this.open(stream.requests, stream.abort.signal)) {
@@ -174,18 +208,20 @@ export class SessionTransport implements LockCalls {
   }
 
   private answer(stream: Stream, response: SessionResponse): void {
+    if (stream.sent.delete(response.id)) this.sendQueued(stream);
     const pending = stream.pending.get(response.id);
-    if (!pending || !response.result) return; // cancelled meanwhile
-    stream.pending.delete(response.id);
-    pending.done();
     const result = response.result;
-    if (result.$case === 'error') {
-      const { code, message, reason } = result.value;
-      if (reason !== '') pending.options.onTrailer?.(Metadata({ [REASON_TRAILER]: reason }));
-      pending.reject(new ClientError(PATH, code as Status, message));
-    } else {
-      pending.resolve(result);
-    }
+    if (pending && result) {
+      stream.pending.delete(response.id);
+      pending.done();
+      if (result.$case === 'error') {
+        const { code, message, reason } = result.value;
+        if (reason !== '') pending.options.onTrailer?.(Metadata({ [REASON_TRAILER]: reason }));
+        pending.reject(new ClientError(PATH, code as Status, message));
+      } else {
+        pending.resolve(result);
+      }
+    } // else: given up on (deadline, abort) before its answer came
     this.idleLater(stream);
   }
 
@@ -221,6 +257,8 @@ export class SessionTransport implements LockCalls {
       pending.reject(error);
     }
     stream.pending.clear();
+    stream.sent.clear();
+    stream.queued.length = 0;
     stream.requests.end();
   }
 }
