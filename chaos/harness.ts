@@ -35,6 +35,8 @@ export interface HarnessOptions {
   clientProxy?: boolean;
   /** Extra server flags. */
   serverFlags?: string[];
+  /** How the workers' SDK sends its lock calls (default unary). */
+  transport?: 'unary' | 'session';
 }
 
 export interface WorkerSpec {
@@ -90,6 +92,7 @@ export class Harness {
       nodeTimeoutMs: 100,
       persistence: 'none' as Persistence,
       ...input,
+      transport: input.transport ?? 'unary',
     };
     mkdirSync(options.dir, { recursive: true });
     const started: { dispose(): Promise<void> }[] = [];
@@ -179,6 +182,8 @@ export class Harness {
       String(spec.seconds),
       '--seed',
       String(this.options.seed * 100 + index),
+      '--transport',
+      this.options.transport,
       ...(spec.args ?? []),
     ];
     const worker = NodeProcess.launch('chaos/worker.ts', args, process.env, { keepLines: 500 });

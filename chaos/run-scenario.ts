@@ -15,6 +15,8 @@ export interface ScenarioRun {
   elapsedMs: number;
   /** Open file descriptors of this process before and after, and child processes left behind (pid: command). */
   leaks: { fdsBefore: number; fdsAfter: number; children: string[] };
+  /** Each worker's last line (`{"event":"done", worker, workload, transport, …counts}`), for workers that finished. */
+  workersDone: Record<string, unknown>[];
 }
 
 const openFds = (): number => readdirSync('/proc/self/fd').length;
@@ -39,7 +41,14 @@ function children(): string[] {
 
 export async function runScenario(
   scenario: Scenario,
-  options: { dir: string; seed: number; seconds?: number; log?: (message: string) => void },
+  options: {
+    dir: string;
+    seed: number;
+    seconds?: number;
+    log?: (message: string) => void;
+    /** How the workers' SDK sends its lock calls (default unary). */
+    transport?: 'unary' | 'session';
+  },
 ): Promise<ScenarioRun> {
   const started = performance.now();
   const fdsBefore = openFds();
@@ -50,6 +59,7 @@ export async function runScenario(
     dir: options.dir,
     seed: options.seed,
     resources: ['r1', 'r2'],
+    transport: options.transport,
     ...scenario.harness,
   });
   try {
@@ -59,9 +69,10 @@ export async function runScenario(
     const facts = await scenario.run({ h, random: mulberry32(options.seed), seconds, log });
     log(`${scenario.id}: faults done; healing, waiting for the workers, probing, checking`);
     const report = await h.finish(scenario.check);
+    const workersDone = [...h.workers.values()].flatMap((w) => w.events('done'));
     await h.dispose();
     const leaks = { fdsBefore, fdsAfter: openFds(), children: children() };
-    return { report, facts, dir: options.dir, elapsedMs: performance.now() - started, leaks };
+    return { report, facts, dir: options.dir, elapsedMs: performance.now() - started, leaks, workersDone };
   } finally {
     await h.dispose();
   }

@@ -21,6 +21,7 @@ Options:
                     ignored by the scripted scenarios F4, F8, F8u, F14, F25)
   --seed <n>        seeds the fault schedule and the workers' choices (default 1)
   --out <dir>       where the history and the report go (default .redlease/chaos/<scenario>-<seed>-<time>)
+  --transport <t>   unary | session: how the workers' SDK sends Acquire, Release and Extend (default unary)
   --list            list the scenarios
   --help            this text
 `;
@@ -34,6 +35,7 @@ async function main(): Promise<number> {
         seconds: { type: 'string' },
         seed: { type: 'string' },
         out: { type: 'string' },
+        transport: { type: 'string' },
         list: { type: 'boolean' },
         help: { type: 'boolean' },
       },
@@ -76,13 +78,18 @@ async function main(): Promise<number> {
     process.stderr.write(`chaos: ${error.message}\n`);
     return 2;
   }
+  const transport = values.transport ?? 'unary';
+  if (transport !== 'unary' && transport !== 'session') {
+    process.stderr.write(`chaos: --transport must be unary or session, got "${transport}"\n`);
+    return 2;
+  }
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const dir = String(values.out ?? join('.redlease', 'chaos', `${scenario.id}-${seed}-${stamp}`));
   const log = (message: string): void => {
     process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${message}\n`);
   };
-  log(`${scenario.id}: ${scenario.title}; history in ${dir}`);
-  const run = await runScenario(scenario, { dir, seed, seconds, log });
+  log(`${scenario.id}: ${scenario.title}; ${transport} lock calls; history in ${dir}`);
+  const run = await runScenario(scenario, { dir, seed, seconds, log, transport });
   process.stdout.write(`${formatReport(run.report)}\n`);
   if (Object.keys(run.facts).length > 0) process.stdout.write(`facts: ${JSON.stringify(run.facts)}\n`);
   const { leaks } = run;

@@ -54,6 +54,8 @@ interface Options {
   workerIndex: number;
   /** Bearer token for the server, from REDLEASE_TOKEN only (argv is visible to every local user). */
   token: string | undefined;
+  /** How the SDK sends Acquire, Release and Extend (LockClientOptions.transport). */
+  transport: 'unary' | 'session';
 }
 
 class OptionsError extends Error {}
@@ -99,6 +101,7 @@ Options:
   --pause-before-write-ms <ms>    set workloads: print {"event":"about-to-write",…} then sleep this long before
                                   the write, for a harness to SIGSTOP the worker there (default 0)
   --worker-index <n>              set elements are n × ${ELEMENTS_PER_WORKER} + round (default: the number ending --name)
+  --transport <t>                 unary | session: how the SDK sends its lock calls (default unary)
   -h, --help                      show this help
 
 Environment: REDLEASE_TOKEN  bearer token for the server.
@@ -128,6 +131,7 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options | 'help' 
         'no-hold-check': { type: 'boolean' },
         'pause-before-write-ms': { type: 'string' },
         'worker-index': { type: 'string' },
+        transport: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -219,7 +223,14 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options | 'help' 
       Math.floor(Number.MAX_SAFE_INTEGER / ELEMENTS_PER_WORKER) - 1,
     )!,
     token: env.REDLEASE_TOKEN || undefined,
+    transport: oneOf('transport', text('transport'), ['unary', 'session'] as const) ?? 'unary',
   };
+}
+
+function oneOf<T extends string>(flag: string, raw: string | undefined, values: readonly T[]): T | undefined {
+  if (raw === undefined) return undefined;
+  if ((values as readonly string[]).includes(raw)) return raw as T;
+  throw new OptionsError(`--${flag}: must be one of ${values.join(', ')}, got ${JSON.stringify(raw)}`);
 }
 
 function integer(flag: string, raw: string | undefined, min: number, max: number): number | undefined {
@@ -615,6 +626,7 @@ async function main(): Promise<number> {
     address: options.address,
     clientId: options.name,
     ttlMs: options.ttlMs,
+    transport: options.transport,
     ...(options.token !== undefined && { token: options.token }),
   });
   const worker = new ChaosWorker(options, client, history, stop.signal);
@@ -631,7 +643,13 @@ async function main(): Promise<number> {
     await client.close();
     history.close();
   }
-  say({ event: 'done', worker: options.name, workload: options.workload, ...worker.counts });
+  say({
+    event: 'done',
+    worker: options.name,
+    workload: options.workload,
+    transport: options.transport,
+    ...worker.counts,
+  });
   return code;
 }
 

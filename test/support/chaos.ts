@@ -7,7 +7,11 @@ import { formatReport } from '../../chaos/checker.js';
 import { runScenario, type ScenarioRun } from '../../chaos/run-scenario.js';
 import { SCENARIOS } from '../../chaos/scenarios.js';
 
-export async function chaos(id: string, seed = 1): Promise<ScenarioRun> {
+export async function chaos(
+  id: string,
+  seed = 1,
+  transport: 'unary' | 'session' = 'unary',
+): Promise<ScenarioRun> {
   const scenario = SCENARIOS.find((s) => s.id === id);
   if (!scenario) throw new Error(`no scenario ${id}`);
   const dir = mkdtempSync(join(tmpdir(), `redlease-chaos-${id}-`));
@@ -15,7 +19,7 @@ export async function chaos(id: string, seed = 1): Promise<ScenarioRun> {
     if (context.task.result?.state === 'pass') rmSync(dir, { recursive: true, force: true });
     else console.log(`chaos ${id}: history kept in ${dir}`);
   });
-  const run = await runScenario(scenario, { dir, seed });
+  const run = await runScenario(scenario, { dir, seed, transport });
   console.log(`${id} (${(run.elapsedMs / 1000).toFixed(1)} s):\n${formatReport(run.report)}`);
   return run;
 }
