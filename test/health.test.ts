@@ -218,6 +218,7 @@ describe('server reflection on the real server (grpcurl list / describe)', () =>
       ['Release', 'unary'],
       ['Extend', 'unary'],
       ['KeepAlive', 'bidi_streaming'],
+      ['Session', 'bidi_streaming'],
       ['Describe', 'unary'],
     ]);
     expect(service?.methods[0]?.input.typeName).toBe('redlease.v1.AcquireRequest');
