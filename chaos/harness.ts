@@ -35,7 +35,7 @@ export interface HarnessOptions {
   clientProxy?: boolean;
   /** Extra server flags. */
   serverFlags?: string[];
-  /** How the workers' SDK sends its lock calls (default unary). */
+  /** How the workers' SDK sends its lock calls (default session, the SDK's own default). */
   transport?: 'unary' | 'session';
 }
 
@@ -92,7 +92,7 @@ export class Harness {
       nodeTimeoutMs: 100,
       persistence: 'none' as Persistence,
       ...input,
-      transport: input.transport ?? 'unary',
+      transport: input.transport ?? 'session',
     };
     mkdirSync(options.dir, { recursive: true });
     const started: { dispose(): Promise<void> }[] = [];
@@ -203,10 +203,15 @@ export class Harness {
 
   /** Whether the worker has recorded a granted acquire yet. */
   granted(name: string): boolean {
+    return this.completed(name, 'acquire');
+  }
+
+  /** Whether the worker has recorded a successful `f` (acquire, store_write, …) yet. */
+  completed(name: string, f: HistoryEvent['f']): boolean {
     try {
       return readFileSync(join(this.options.dir, `${name}.jsonl`), 'utf8')
         .split('\n')
-        .some((line) => line.includes('"acquire"') && (JSON.parse(line) as HistoryEvent).type === 'ok');
+        .some((line) => line.includes(`"${f}"`) && (JSON.parse(line) as HistoryEvent).type === 'ok');
     } catch {
       return false;
     }

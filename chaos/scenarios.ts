@@ -497,6 +497,9 @@ async function pausedWriter(ctx: ScenarioContext, workload: 'fenced-set' | 'unfe
   const started = performance.now();
   h.startWorker({ name: 'w2', workload, seconds: 2 }, 1);
   await until(started, (3 * ttl) / 1_000);
+  // w1 read the set before it was paused; its write must come after one of w2's, or there is no update of w2's
+  // for it to lose (on a loaded machine w2's process can take longer than the pause to start).
+  await waitFor('w2 to have written to the store', () => h.completed('w2', 'store_write'), 15_000);
   h.resumeWorker('w1');
   await h.joinWorkers();
   return { pausedToken: aboutToWrite.token };
