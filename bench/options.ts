@@ -10,7 +10,7 @@ export type ScenarioName = (typeof SCENARIOS)[number];
 
 /**
  * Every system the bench can measure. `redlease` is raw unary gRPC through the generated client; `redlease-sdk`
- * is the SDK's LockClient; `redlease-session` the SDK with `transport: 'session'`; `grpc-echo` is the ceiling (a grpc-js unary echo: one "cycle" = two calls);
+ * is the SDK's LockClient on unary calls; `redlease-session` the SDK with `transport: 'session'` (its default); `grpc-echo` is the ceiling (a grpc-js unary echo: one "cycle" = two calls);
  * `grpc-echo-stream` the ceiling for requests sent as messages on one open bidirectional stream per client.
  */
 export const SYSTEMS = [

@@ -46,7 +46,7 @@ export async function runScenario(
     seed: number;
     seconds?: number;
     log?: (message: string) => void;
-    /** How the workers' SDK sends its lock calls (default unary). */
+    /** How the workers' SDK sends its lock calls (default session, the SDK's own default). */
     transport?: 'unary' | 'session';
   },
 ): Promise<ScenarioRun> {

@@ -21,7 +21,7 @@ Options:
                     ignored by the scripted scenarios F4, F8, F8u, F14, F25)
   --seed <n>        seeds the fault schedule and the workers' choices (default 1)
   --out <dir>       where the history and the report go (default .redlease/chaos/<scenario>-<seed>-<time>)
-  --transport <t>   unary | session: how the workers' SDK sends Acquire, Release and Extend (default unary)
+  --transport <t>   unary | session: how the workers' SDK sends Acquire, Release and Extend (default session, as the SDK)
   --list            list the scenarios
   --help            this text
 `;
@@ -78,7 +78,7 @@ async function main(): Promise<number> {
     process.stderr.write(`chaos: ${error.message}\n`);
     return 2;
   }
-  const transport = values.transport ?? 'unary';
+  const transport = values.transport ?? 'session';
   if (transport !== 'unary' && transport !== 'session') {
     process.stderr.write(`chaos: --transport must be unary or session, got "${transport}"\n`);
     return 2;

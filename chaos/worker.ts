@@ -101,7 +101,7 @@ Options:
   --pause-before-write-ms <ms>    set workloads: print {"event":"about-to-write",…} then sleep this long before
                                   the write, for a harness to SIGSTOP the worker there (default 0)
   --worker-index <n>              set elements are n × ${ELEMENTS_PER_WORKER} + round (default: the number ending --name)
-  --transport <t>                 unary | session: how the SDK sends its lock calls (default unary)
+  --transport <t>                 unary | session: how the SDK sends its lock calls (default session, as the SDK)
   -h, --help                      show this help
 
 Environment: REDLEASE_TOKEN  bearer token for the server.
@@ -223,7 +223,7 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options | 'help' 
       Math.floor(Number.MAX_SAFE_INTEGER / ELEMENTS_PER_WORKER) - 1,
     )!,
     token: env.REDLEASE_TOKEN || undefined,
-    transport: oneOf('transport', text('transport'), ['unary', 'session'] as const) ?? 'unary',
+    transport: oneOf('transport', text('transport'), ['unary', 'session'] as const) ?? 'session',
   };
 }
 

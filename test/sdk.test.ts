@@ -18,10 +18,15 @@ import {
 } from '../client/src/index.js';
 import { rejection, startTestServer, uniqueResource, waitFor } from './support/server.js';
 
-function sdk(address: string, options: Partial<LockClientOptions> = {}): LockClient {
-  const client = new LockClient({ address, clientId: 'sdk-test', ...options });
-  onTestFinished(() => client.close());
-  return client;
+/** Every test runs on both transports: Session streams (the default) and unary calls. */
+const TRANSPORTS = ['session', 'unary'] as const;
+
+function sdkOn(transport: (typeof TRANSPORTS)[number]) {
+  return (address: string, options: Partial<LockClientOptions> = {}): LockClient => {
+    const client = new LockClient({ address, clientId: 'sdk-test', transport, ...options });
+    onTestFinished(() => client.close());
+    return client;
+  };
 }
 
 /** Resolves with the reason once `lease.signal` aborts. */
@@ -32,7 +37,9 @@ function aborted(lease: Lease): Promise<unknown> {
   });
 }
 
-describe('LockClient', () => {
+describe.each(TRANSPORTS)('LockClient (transport: %s)', (transport) => {
+  const sdk = sdkOn(transport);
+
   it('acquires a lease with a fencing token, describes it, and releases it once', async () => {
     const { address } = await startTestServer();
     const client = sdk(address);
@@ -288,7 +295,7 @@ describe('LockClient', () => {
 
   it('close() releases the leases still held, aborts their signals, and refuses further calls', async () => {
     const { address } = await startTestServer();
-    const client = new LockClient({ address });
+    const client = new LockClient({ address, transport });
     const resources = [uniqueResource(), uniqueResource()];
     const leases = await Promise.all(resources.map((r) => client.acquire(r)));
     await client.close();

@@ -1,8 +1,9 @@
 /**
  * redlease through the SDK: `LockClient.acquire` (autoRenew off: a cycle takes a few ms, far less than a third of
  * the ttl, so no renewal would ever be sent, but attaching the lease to a KeepAlive stream would still cost) and
- * `lease.release()`. What an application using the SDK pays on top of the raw calls. `redlease-session` is the
- * same with `transport: 'session'`: every Acquire and Release is an operation on one Session stream per client.
+ * `lease.release()`, on unary calls (`transport: 'unary'`, named explicitly: the SDK's default is the Session
+ * stream). `redlease-session` is the same with `transport: 'session'`: every Acquire and Release is an operation
+ * on one Session stream per client.
  */
 import { LockClient, LockHeldError } from '../../client/src/index.js';
 import type { Held, Locker, LockSystem } from '../lock-system.js';

@@ -64,11 +64,11 @@ export interface LockClientOptions {
   /** Leases per KeepAlive stream before another stream is opened (the server's default limit is 1 000). */
   maxLeasesPerStream?: number;
   /**
-   * How Acquire, Release and Extend travel. `'unary'` (default): one gRPC call each. `'session'`: as messages on
-   * one LockService.Session stream, which costs the client and the server far less per operation (on the
-   * 2-core bench machine: 2.25x the acquire + release cycles/s of unary with 64 concurrent loops, 1.5x with one;
-   * docs/performance.md). Same outcomes, errors and retries either way; a server without Session gets unary
-   * calls.
+   * How Acquire, Release and Extend travel. `'session'` (default): as messages on one LockService.Session
+   * stream, which costs the client and the server far less per operation (on the 2-core bench machine: 2.18x the
+   * acquire + release cycles/s of unary calls with 64 concurrent loops, 1.53x with one; docs/performance.md); a
+   * server without Session gets unary calls. `'unary'`: one gRPC call each (what a proxy that inspects gRPC
+   * methods, or per-call server metrics, may want). Same outcomes, errors and retries either way.
    */
   transport?: 'unary' | 'session';
   /** Extra grpc-js channel options (they override the SDK's). */
@@ -187,9 +187,9 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
         .use(deadlineMiddleware)
         .create(LockServiceDefinition, channel, metadata ? { '*': { metadata } } : undefined);
       const calls =
-        options.transport === 'session'
-          ? new SessionTransport((requests, signal) => lock.session(requests, { signal }), lock)
-          : lock;
+        options.transport === 'unary'
+          ? lock
+          : new SessionTransport((requests, signal) => lock.session(requests, { signal }), lock);
       return { channel, lock, calls };
     };
     ({ channel: this.channel, lock: this.lock, calls: this.calls } = this.connect());

@@ -10,7 +10,7 @@ import { SCENARIOS } from '../../chaos/scenarios.js';
 export async function chaos(
   id: string,
   seed = 1,
-  transport: 'unary' | 'session' = 'unary',
+  transport: 'unary' | 'session' = 'session',
 ): Promise<ScenarioRun> {
   const scenario = SCENARIOS.find((s) => s.id === id);
   if (!scenario) throw new Error(`no scenario ${id}`);
