@@ -156,7 +156,7 @@ function keepaliveTable(systems: SystemRuns<KeepaliveResult>[], render: Render):
       `${num(run.machineCpuMeanCores)} / ${num(run.machineCpuMaxCores)} cores of ${availableParallelism()}`,
     ],
   ];
-  return render(['keepalive', 'redlease-sdk'], rows);
+  return render(['keepalive', 'redlease-session'], rows);
 }
 
 /** " (kind: reason × n; …)", at most 200 characters. */

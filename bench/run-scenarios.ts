@@ -28,7 +28,7 @@ const SCENARIO_SYSTEMS: Record<ScenarioName, readonly string[]> = {
   'uncontended-1': UNCONTENDED,
   'uncontended-64': UNCONTENDED,
   'contended-16': ['redlease', 'redlease-sdk', 'redlease-session', 'node-redlock', 'etcd'],
-  keepalive: ['redlease-sdk'],
+  keepalive: ['redlease-session'],
 };
 
 export async function runScenarios(
@@ -45,12 +45,12 @@ export async function runScenarios(
     if (scenario === 'keepalive') {
       // A soak rather than a comparison: one run of --keepalive-seconds, whatever --runs says.
       const entry: SystemRuns<Awaited<ReturnType<typeof runKeepalive>>> = {
-        system: 'redlease-sdk',
+        system: 'redlease-session',
         runs: [],
         failures: [],
       };
       results.push({ scenario, systems: [entry] });
-      const context = runContext(env, progress, signal, `${scenario} · redlease-sdk`, `ka-${Date.now()}`);
+      const context = runContext(env, progress, signal, `${scenario} · redlease-session`, `ka-${Date.now()}`);
       progress.step(`${context.label}: starting the lease holders`);
       await record(entry, progress, signal, context.label, () =>
         runKeepalive(

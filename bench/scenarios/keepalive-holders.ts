@@ -77,6 +77,7 @@ async function main(config: HolderConfig): Promise<void> {
         address: config.address,
         ttlMs: config.ttlMs,
         clientId: `bench-keepalive-${i}`,
+        transport: 'session', // the SDK's default, named: the report labels this system redlease-session
         channelOptions: OWN_CONNECTION,
       }),
   );
