@@ -158,6 +158,43 @@ describe.each(TRANSPORTS)('LockClient (transport: %s)', (transport) => {
     expect(lost).toEqual([]);
   });
 
+  it('a lease whose signal is never read still ends: untracked, "lost" emitted, and the signal read later is aborted with that reason', async () => {
+    const { address, lock } = await startTestServer();
+    const client = sdk(address);
+    const resource = uniqueResource();
+    const lost: LeaseLostError[] = [];
+    client.on('lost', (_lease, error) => lost.push(error));
+    const lease = await client.acquire(resource, { ttlMs: 1_500 });
+    await new Promise((resolve) => client.once('renewed', resolve));
+    expect(client.heldLeases).toBe(1);
+    await lock.release({ resource, lockId: lease.lockId });
+    await waitFor('the loss to be heard', () => lost.length === 1);
+    expect(client.heldLeases).toBe(0);
+    expect(lease.isHeld()).toBe(false);
+    expect(lease.signal.aborted).toBe(true);
+    expect(lease.signal.reason).toBe(lost[0]);
+    expect(() => lease.throwIfLost()).toThrow(lost[0]);
+
+    // Released, signal unread: its reason is a LeaseReleasedError without stack frames (the normal end).
+    const second = await client.acquire(uniqueResource());
+    expect(await second.release()).toBe(true);
+    expect(client.heldLeases).toBe(0);
+    expect(second.signal.reason).toBeInstanceOf(LeaseReleasedError);
+    expect(String(second.signal.reason.stack).split('\n')).toHaveLength(1);
+    expect(lost).toHaveLength(1);
+  });
+
+  it('lock ids are 32 lowercase hex characters and never repeat, across refills of the random pool', async () => {
+    const { address } = await startTestServer();
+    const client = sdk(address);
+    const leases = await Promise.all(
+      Array.from({ length: 300 }, () => client.acquire(uniqueResource(), { autoRenew: false })),
+    );
+    for (const lease of leases) expect(lease.lockId).toMatch(/^[0-9a-f]{32}$/);
+    expect(new Set(leases.map((l) => l.lockId)).size).toBe(300);
+    await Promise.all(leases.map((l) => l.release()));
+  });
+
   it('a release behind the SDK’s back (its lock id, another call) aborts the signal at once with LeaseLostError; release then answers false', async () => {
     const { address, lock } = await startTestServer();
     const client = sdk(address);

@@ -80,7 +80,7 @@ function setUp() {
 let next = 0;
 /** A lease of `ttlMs` granted now with validity `validityMs`; renewals every ttl/3. */
 function lease(ttlMs = 300, validityMs = 290): Lease {
-  const owner = { extend: async () => 0, release: async () => true };
+  const owner = { extend: async () => 0, release: async () => true, ended: () => undefined };
   const id = (++next).toString(16).padStart(32, '0');
   const grant = { resource: `r${next}`, lockId: id, fencingToken: 7, ttlMs, clientId: 't', nodes: [] };
   const result = new Lease({ ...grant, sentAt: performance.now(), validityMs }, owner);

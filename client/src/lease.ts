@@ -6,6 +6,8 @@ export interface LeaseOwner {
   /** Extends the lease on the server; resolves with the validity answered. */
   extend(lease: Lease, ttlMs: number): Promise<number>;
   release(lease: Lease): Promise<boolean>;
+  /** The lease ended (lost: the reason; released: undefined), before its signal aborts: stop tracking it. */
+  ended(lease: Lease, lost: LeaseLostError | undefined): void;
 }
 
 export interface LeaseGrant {
@@ -46,7 +48,13 @@ export class Lease implements AsyncDisposable {
   /** The ttl the server applies: the one asked for, or (ttl 0: server default) about the first validity. */
   private effectiveTtl: number;
   private deadline: number;
-  private readonly controller = new AbortController();
+  /**
+   * Why the lease ended; undefined while it has not. A release, the normal end of every lease, is only marked
+   * here: its LeaseReleasedError is made when someone asks (`signal`, `throwIfLost`), since most never do.
+   */
+  private endReason: LeaseLostError | LeaseReleasedError | 'released' | undefined;
+  /** Made on the first read of `signal` (many leases are never asked for it), aborted when the lease ends. */
+  private controller: AbortController | undefined;
   private timer: NodeJS.Timeout | undefined;
   private released: Promise<boolean> | undefined;
   /** release() was called: renewal stopped on purpose, so running out of validity now is no loss. */
@@ -70,6 +78,10 @@ export class Lease implements AsyncDisposable {
 
   /** Aborts when the lease is lost (reason: LeaseLostError) or released (reason: LeaseReleasedError). */
   get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.endReason) this.controller.abort(this.reason());
+    }
     return this.controller.signal;
   }
 
@@ -98,7 +110,7 @@ export class Lease implements AsyncDisposable {
 
   /** True while the lease is held: not lost, not released, deadline not reached (checked on the clock now). */
   isHeld(): boolean {
-    if (this.controller.signal.aborted) return false;
+    if (this.endReason) return false;
     if (performance.now() < this.deadline) return true;
     // While its own release is in flight the holder has let go already: the lease ends (the signal aborts, as at
     // any deadline), as released, not lost — a slow release is not a lost lease to alert on.
@@ -109,7 +121,7 @@ export class Lease implements AsyncDisposable {
 
   /** Throws the reason (LeaseLostError / LeaseReleasedError) unless the lease is held right now. */
   throwIfLost(): void {
-    if (!this.isHeld()) throw this.controller.signal.reason;
+    if (!this.isHeld()) throw this.reason();
   }
 
   /**
@@ -142,24 +154,44 @@ export class Lease implements AsyncDisposable {
 
   /** @internal A renewal sent at `sentAt` (performance.now()) succeeded with `validityMs`; moves the deadline. */
   renewed(sentAt: number, validityMs: number): void {
-    if (this.controller.signal.aborted) return;
+    if (this.endReason) return;
     this.deadline = Math.max(this.deadline, sentAt + validityMs);
     this.armDeadline();
   }
 
   /** @internal Ends the lease as lost (idempotent): aborts `signal` with a LeaseLostError. */
   lose(kind: 'expired' | 'lost', detail: string): void {
+    if (this.endReason) return;
     this.end(new LeaseLostError(this.resource, this.fencingToken, kind, detail));
   }
 
   /** @internal Ends the lease as released (idempotent). */
   markReleased(): void {
-    this.end(new LeaseReleasedError(this.resource, this.fencingToken));
+    if (this.endReason) return;
+    this.end('released');
   }
 
-  private end(reason: Error): void {
+  /** The owner hears of the end first (as the first 'abort' listener would), then `signal` aborts. */
+  private end(reason: LeaseLostError | 'released'): void {
+    this.endReason = reason;
     clearTimeout(this.timer);
-    if (!this.controller.signal.aborted) this.controller.abort(reason);
+    this.owner.ended(this, reason === 'released' ? undefined : reason);
+    if (this.controller) this.controller.abort(this.reason());
+  }
+
+  /** The end's reason as an error (made on first use for a release); only called once the lease has ended. */
+  private reason(): LeaseLostError | LeaseReleasedError {
+    if (this.endReason === 'released' || this.endReason === undefined) {
+      // No stack trace: it would point here, not at whoever released, and capturing one is most of the cost.
+      const limit = Error.stackTraceLimit;
+      Error.stackTraceLimit = 0;
+      try {
+        this.endReason = new LeaseReleasedError(this.resource, this.fencingToken);
+      } finally {
+        Error.stackTraceLimit = limit;
+      }
+    }
+    return this.endReason;
   }
 
   /** Fires at the deadline; a renewal that arrived meanwhile re-arms it. Unref'd: it never keeps a process up. */

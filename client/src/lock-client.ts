@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -18,7 +18,7 @@ import {
   AuthError,
   InvalidArgumentError,
   isRetryable,
-  LeaseLostError,
+  type LeaseLostError,
   LimitExceededError,
   LockError,
   LockHeldError,
@@ -106,6 +106,21 @@ const REASON_TRAILER = 'redlease-reason';
 const MAX_RECLAIMS = 3;
 /** Call option through which a call reports the server's trailer (the `redlease-reason`). */
 type TrailerOption = { onTrailer: (trailer: Metadata) => void };
+/** Lock ids are 16 random bytes; the CSPRNG fills this many at a time (one call per 256 acquires, not one each). */
+const LOCK_ID_BYTES = 16;
+const lockIdPool = Buffer.alloc(LOCK_ID_BYTES * 256);
+let lockIdAt = lockIdPool.length;
+
+/** A new lock id: 32 lowercase hex characters from the CSPRNG, each id's bytes used once. */
+function newLockId(): string {
+  if (lockIdAt === lockIdPool.length) {
+    randomFillSync(lockIdPool);
+    lockIdAt = 0;
+  }
+  lockIdAt += LOCK_ID_BYTES;
+  return lockIdPool.toString('hex', lockIdAt - LOCK_ID_BYTES, lockIdAt);
+}
+
 /** For retry delays of calls made without a signal. */
 const NEVER = new AbortController().signal;
 /** Longest wait the server accepts (DESIGN: wait ≤ 5 min). */
@@ -196,6 +211,12 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
     this.owner = {
       extend: (lease, ttlMs) => this.extend(lease, ttlMs),
       release: (lease) => this.release(lease),
+      ended: (lease, lost) => {
+        const stream = this.leases.get(lease);
+        this.leases.delete(lease);
+        stream?.detach(lease);
+        if (lost) this.emit('lost', lease, lost);
+      },
     };
   }
 
@@ -212,7 +233,7 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
     const clientId = options.clientId ?? this.clientId;
     // Chosen here, so a re-sent Acquire (after UNAVAILABLE, or an answer that came too late) names the same
     // lease and the server answers it instead of granting a second one.
-    const lockId = randomBytes(16).toString('hex');
+    const lockId = newLockId();
     const started = performance.now();
     let attempt = 1; // counts sends that failed with UNAVAILABLE
     let reclaims = 0; // counts re-sends of a grant that arrived late
@@ -338,18 +359,10 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
   }
 
   private hold(lease: Lease, autoRenew: boolean): Lease {
+    if (!lease.isHeld()) return lease; // ended already (an event loop stalled past its deadline): nothing to track
     const stream = autoRenew ? this.streamWithRoom() : undefined;
     this.leases.set(lease, stream);
     stream?.attach(lease);
-    lease.signal.addEventListener(
-      'abort',
-      () => {
-        this.leases.delete(lease);
-        stream?.detach(lease);
-        if (lease.signal.reason instanceof LeaseLostError) this.emit('lost', lease, lease.signal.reason);
-      },
-      { once: true },
-    );
     return lease;
   }
 
