@@ -40,6 +40,18 @@ function aborted(lease: Lease): Promise<unknown> {
 describe.each(TRANSPORTS)('LockClient (transport: %s)', (transport) => {
   const sdk = sdkOn(transport);
 
+  /** A 1.5 s lease attached to the client's KeepAlive stream (its first renewal, after 500 ms), losses recorded. */
+  async function attachedLease() {
+    const { address, lock } = await startTestServer();
+    const client = sdk(address);
+    const resource = uniqueResource();
+    const lost: LeaseLostError[] = [];
+    client.on('lost', (_lease, error) => lost.push(error));
+    const lease = await client.acquire(resource, { ttlMs: 1_500 });
+    await new Promise((resolve) => client.once('renewed', resolve));
+    return { client, lock, resource, lost, lease };
+  }
+
   it('acquires a lease with a fencing token, describes it, and releases it once', async () => {
     const { address } = await startTestServer();
     const client = sdk(address);
@@ -159,13 +171,7 @@ describe.each(TRANSPORTS)('LockClient (transport: %s)', (transport) => {
   });
 
   it('a lease whose signal is never read still ends: untracked, "lost" emitted, and the signal read later is aborted with that reason', async () => {
-    const { address, lock } = await startTestServer();
-    const client = sdk(address);
-    const resource = uniqueResource();
-    const lost: LeaseLostError[] = [];
-    client.on('lost', (_lease, error) => lost.push(error));
-    const lease = await client.acquire(resource, { ttlMs: 1_500 });
-    await new Promise((resolve) => client.once('renewed', resolve));
+    const { client, lock, resource, lost, lease } = await attachedLease();
     expect(client.heldLeases).toBe(1);
     await lock.release({ resource, lockId: lease.lockId });
     await waitFor('the loss to be heard', () => lost.length === 1);
@@ -196,14 +202,7 @@ describe.each(TRANSPORTS)('LockClient (transport: %s)', (transport) => {
   });
 
   it('a release behind the SDK’s back (its lock id, another call) aborts the signal at once with LeaseLostError; release then answers false', async () => {
-    const { address, lock } = await startTestServer();
-    const client = sdk(address);
-    const resource = uniqueResource();
-    const lost: LeaseLostError[] = [];
-    client.on('lost', (_lease, error) => lost.push(error));
-    const lease = await client.acquire(resource, { ttlMs: 1_500 });
-    // Attach the lease to the stream (its first renewal, after 500 ms), then end it behind the SDK's back.
-    await new Promise((resolve) => client.once('renewed', resolve));
+    const { lock, resource, lost, lease } = await attachedLease();
     await lock.release({ resource, lockId: lease.lockId });
     const reason = await aborted(lease);
     expect(reason).toBeInstanceOf(LeaseLostError);

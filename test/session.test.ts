@@ -3,47 +3,24 @@
 // codes and reasons), run concurrently with the others, be cancellable, and leave no waiter behind however the
 // stream ends.
 import { ClientError, Status } from 'nice-grpc';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { SessionRequest, SessionResponse } from '../client/src/gen/redlease/v1/lock.js';
 import { newLockId } from '../server/redlock/index.js';
+import { openDuplex } from './support/duplex.js';
 import { type LockClient, startTestServer, uniqueResource, waitFor } from './support/server.js';
 
 type Op = Exclude<SessionRequest['op'], undefined>;
 
 /** A Session stream driven by the test: `send` operations, read answers by id. */
 function openSession(lock: LockClient) {
-  const outgoing: SessionRequest[] = [];
-  let wake: (() => void) | undefined;
-  let closed = false;
-  async function* requests(): AsyncGenerator<SessionRequest> {
-    for (;;) {
-      while (outgoing.length > 0) yield outgoing.shift()!;
-      if (closed) return;
-      await new Promise<void>((r) => (wake = r));
-    }
-  }
-  const abort = new AbortController();
-  onTestFinished(() => abort.abort());
-  const received: SessionResponse[] = [];
-  let error: unknown;
-  let ended = false;
-  const done = (async () => {
-    try {
-      for await (const r of lock.session(requests(), { signal: abort.signal })) received.push(r);
-    } catch (e) {
-      error = e;
-    } finally {
-      ended = true;
-    }
-  })();
-  const push = (request: SessionRequest): void => {
-    outgoing.push(request);
-    wake?.();
-  };
+  const stream = openDuplex<SessionRequest, SessionResponse>((requests, options) =>
+    lock.session(requests, options),
+  );
+  const { received } = stream;
   return {
     received,
-    send: (id: number, op: Op) => push({ id, op }),
-    sendRaw: push,
+    send: (id: number, op: Op) => stream.push({ id, op }),
+    sendRaw: (request: SessionRequest) => stream.push(request),
     /** The `nth` answer (1-based) to operation `id` (ids may be used again once answered), waiting for it. */
     answer: (id: number, nth = 1, timeoutMs = 5_000) =>
       waitFor(
@@ -51,18 +28,15 @@ function openSession(lock: LockClient) {
         () => received.filter((r) => r.id === id)[nth - 1],
         timeoutMs,
       ),
-    halfClose() {
-      closed = true;
-      wake?.();
-    },
-    cancel: () => abort.abort(),
+    halfClose: stream.halfClose,
+    cancel: stream.cancel,
     get error() {
-      return error;
+      return stream.error;
     },
     get ended() {
-      return ended;
+      return stream.ended;
     },
-    done,
+    done: stream.done,
   };
 }
 
