@@ -65,8 +65,8 @@ export interface LockClientOptions {
   maxLeasesPerStream?: number;
   /**
    * How Acquire, Release and Extend travel. `'session'` (default): as messages on one LockService.Session
-   * stream, which costs the client and the server far less per operation (on the 2-core bench machine: 2.18x the
-   * acquire + release cycles/s of unary calls with 64 concurrent loops, 1.53x with one; docs/performance.md); a
+   * stream, which costs the client and the server far less per operation (on the 2-core bench machine: 2.05x the
+   * acquire + release cycles/s of unary calls with 64 concurrent loops, 1.59x with one; docs/performance.md); a
    * server without Session gets unary calls. `'unary'`: one gRPC call each (what a proxy that inspects gRPC
    * methods, or per-call server metrics, may want). Same outcomes, errors and retries either way.
    */
