@@ -16,28 +16,17 @@ function openSession(lock: LockClient) {
   const stream = openDuplex<SessionRequest, SessionResponse>((requests, options) =>
     lock.session(requests, options),
   );
-  const { received } = stream;
-  return {
-    received,
+  return Object.assign(stream, {
     send: (id: number, op: Op) => stream.push({ id, op }),
     sendRaw: (request: SessionRequest) => stream.push(request),
     /** The `nth` answer (1-based) to operation `id` (ids may be used again once answered), waiting for it. */
     answer: (id: number, nth = 1, timeoutMs = 5_000) =>
       waitFor(
         `answer ${nth} to operation ${id}`,
-        () => received.filter((r) => r.id === id)[nth - 1],
+        () => stream.received.filter((r) => r.id === id)[nth - 1],
         timeoutMs,
       ),
-    halfClose: stream.halfClose,
-    cancel: stream.cancel,
-    get error() {
-      return stream.error;
-    },
-    get ended() {
-      return stream.ended;
-    },
-    done: stream.done,
-  };
+  });
 }
 
 const acquire = (

@@ -8,24 +8,13 @@ export function openStream(lock: LockClient) {
   const stream = openDuplex<KeepAliveRequest, KeepAliveResponse>((requests, options) =>
     lock.keepAlive(requests, options),
   );
-  const { received } = stream;
-  return {
-    received,
+  return Object.assign(stream, {
     send(request: Partial<KeepAliveRequest> & { resource: string; lockId: string }) {
       stream.push({ ttlMs: 0, release: false, ...request });
     },
     /** The n-th message (1-based) received, waiting for it. */
     async nth(n: number, timeoutMs = 5_000) {
-      return waitFor(`KeepAlive message ${n}`, () => received[n - 1], timeoutMs);
+      return waitFor(`KeepAlive message ${n}`, () => stream.received[n - 1], timeoutMs);
     },
-    halfClose: stream.halfClose,
-    cancel: stream.cancel,
-    get error() {
-      return stream.error;
-    },
-    get ended() {
-      return stream.ended;
-    },
-    done: stream.done,
-  };
+  });
 }
