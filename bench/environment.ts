@@ -12,6 +12,7 @@ import {
   HealthCheckResponse_ServingStatus,
   HealthDefinition,
 } from '../client/src/gen/grpc/health/v1/health.js';
+import { buildServer } from '../scripts/lib/build-server.js';
 import { freePort } from '../scripts/lib/free-port.js';
 import { NodeProcess } from '../scripts/lib/node-process.js';
 import { RedisCluster } from '../scripts/lib/redis-process.js';
@@ -41,14 +42,23 @@ export class BenchEnvironment {
   etcd: EtcdProcess | undefined;
   etcdPath = '';
 
+  /** The server's entry point: compiled JavaScript (--server-build compiled) or TypeScript run under tsx. */
+  private serverEntry = 'server/main.ts';
+
   private constructor(private readonly options: BenchOptions) {}
 
   static async start(options: BenchOptions, progress: Progress): Promise<BenchEnvironment> {
     const env = new BenchEnvironment(options);
     try {
+      if (options.serverBuild === 'compiled') {
+        progress.step('compiling the server (npm run build, into dist/)');
+        env.serverEntry = await buildServer();
+      }
       progress.step('starting 3 Redis nodes');
       env.cluster = await RedisCluster.start(3, { parentDeathSignal: 'SIGKILL' });
-      progress.step(`starting the redlease server (--log-level ${options.serverLogLevel})`);
+      progress.step(
+        `starting the redlease server ${env.serverEntry} (--log-level ${options.serverLogLevel})`,
+      );
       await env.startServer();
       if (options.systems.some((s) => s === 'grpc-echo' || s === 'grpc-echo-stream')) {
         progress.step('starting the grpc-js echo server');
@@ -136,7 +146,11 @@ export class BenchEnvironment {
       '--log-level',
       o.serverLogLevel,
     ];
-    const server = ServerProcess.spawn(args, env, { parentDeathSignal: 'SIGKILL', keepLines: 200 });
+    const server = ServerProcess.spawn(args, env, {
+      parentDeathSignal: 'SIGKILL',
+      keepLines: 200,
+      entry: this.serverEntry,
+    });
     this.server = server;
     this.serverAddress = `127.0.0.1:${grpcPort}`;
     // Ready = the standard health check says SERVING (quorum reachable). Its 'listening' log line is not

@@ -25,6 +25,7 @@ export const SYSTEMS = [
 export type SystemName = (typeof SYSTEMS)[number];
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const SERVER_BUILDS = ['compiled', 'tsx'] as const;
 
 export interface BenchOptions {
   scenarios: ScenarioName[];
@@ -40,6 +41,8 @@ export interface BenchOptions {
   /** Print the tables as Markdown (for docs/performance.md). */
   markdown: boolean;
   serverLogLevel: (typeof LOG_LEVELS)[number];
+  /** How the redlease server runs: compiled to JavaScript first (as the container image runs it) or under tsx. */
+  serverBuild: (typeof SERVER_BUILDS)[number];
   /** Directory for the server's V8 CPU profile (.cpuprofile), written when it stops; undefined: none. */
   serverCpuProf: string | undefined;
   ttlMs: number;
@@ -152,6 +155,14 @@ const FLAGS: readonly Flag[] = [
     default: 'warn',
     choices: LOG_LEVELS,
     help: 'the server\'s --log-level; "info" measures with one log line per lock event',
+  },
+  {
+    name: 'server-build',
+    key: 'serverBuild',
+    kind: 'choice',
+    default: 'compiled',
+    choices: SERVER_BUILDS,
+    help: "compiled: build the server first (npm run build, into dist/) and run dist/server/main.js, as the container image does; tsx: run server/main.ts under tsx, as npm start does (esbuild's keepNames helper then runs on every named closure)",
   },
   {
     name: 'server-cpu-prof',

@@ -4,7 +4,7 @@
  * targets with PASS/FAIL.
  */
 import { availableParallelism } from 'node:os';
-import type { SystemName } from './options.js';
+import type { BenchOptions, SystemName } from './options.js';
 import {
   type BenchResults,
   completed,
@@ -305,8 +305,8 @@ export function renderReport(results: BenchResults, format: 'text' | 'markdown' 
       .map(([k, v]) => `${k} ${v}`)
       .join(', ')}`,
     results.scenarios.some((r) => r.scenario !== 'keepalive')
-      ? `${o.runs} run(s) × ${o.seconds} s (+${o.warmupSeconds} s warmup) per system, interleaved; ttl ${o.ttlMs} ms; server --log-level ${o.serverLogLevel}${meta.interrupted ? '; INTERRUPTED' : ''}`
-      : `keepalive: one run; server --log-level ${o.serverLogLevel}${meta.interrupted ? '; INTERRUPTED' : ''}`,
+      ? `${o.runs} run(s) × ${o.seconds} s (+${o.warmupSeconds} s warmup) per system, interleaved; ttl ${o.ttlMs} ms; server ${serverBuild(o)}, --log-level ${o.serverLogLevel}${meta.interrupted ? '; INTERRUPTED' : ''}`
+      : `keepalive: one run; server ${serverBuild(o)}, --log-level ${o.serverLogLevel}${meta.interrupted ? '; INTERRUPTED' : ''}`,
     "CPU columns: cores used during the measured seconds (medians over runs) by the process serving that system, the 3 Redis nodes, the bench process itself (all clients), and the whole machine (anyone's processes).",
     othersLine(results.scenarios),
   ]
@@ -316,4 +316,8 @@ export function renderReport(results: BenchResults, format: 'text' | 'markdown' 
   const heading = format === 'markdown' ? '#### ' : '';
   const sections = results.scenarios.map((s) => scenarioSection(s, render, results.targets, heading));
   return `${[header, ...sections].join('\n\n')}\n`;
+}
+
+function serverBuild(o: BenchOptions): string {
+  return o.serverBuild === 'compiled' ? 'compiled (dist/server/main.js)' : 'under tsx (server/main.ts)';
 }

@@ -90,7 +90,8 @@ export class NodeProcess {
     });
   }
 
-  /** Spawns `node --import tsx <script> ...args` in the repository root with `env` as its whole environment. */
+  /** Spawns `node --import tsx <script> ...args` in the repository root with `env` as its whole environment; a
+   *  compiled `.js` script (e.g. `dist/server/main.js`, what the container image runs) runs without tsx. */
   protected static spawnScript(
     script: string,
     args: readonly string[],
@@ -99,7 +100,7 @@ export class NodeProcess {
   ): ChildProcess {
     const command = withParentDeathSignal(
       process.execPath,
-      ['--import', 'tsx', script, ...args],
+      script.endsWith('.js') ? [script, ...args] : ['--import', 'tsx', script, ...args],
       options.parentDeathSignal,
     );
     return spawn(command.command, command.args, {

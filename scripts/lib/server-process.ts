@@ -1,4 +1,5 @@
-/** Test/demo harness: a real redlease server as a child process (`node --import tsx server/main.ts`). */
+/** Test/demo harness: a real redlease server as a child process (`node --import tsx server/main.ts`, or the
+ *  compiled `dist/server/main.js` the container image runs: `entry`). */
 import { type Exit, type LogLine, NodeProcess, type NodeProcessOptions } from './node-process.js';
 import { waitFor } from './wait.js';
 
@@ -12,10 +13,11 @@ export class ServerProcess extends NodeProcess {
   static spawn(
     args: readonly string[],
     env: NodeJS.ProcessEnv = {},
-    options: NodeProcessOptions & { replaceEnv?: boolean } = {},
+    options: NodeProcessOptions & { replaceEnv?: boolean; entry?: string } = {},
   ): ServerProcess {
     const fullEnv = options.replaceEnv ? env : { ...process.env, ...env };
-    return new ServerProcess(NodeProcess.spawnScript('server/main.ts', args, fullEnv, options), options);
+    const entry = options.entry ?? 'server/main.ts';
+    return new ServerProcess(NodeProcess.spawnScript(entry, args, fullEnv, options), options);
   }
 
   /** Spawns the server and waits until it listens (its 'redlease listening' line: keep --log-level at info or
@@ -23,7 +25,7 @@ export class ServerProcess extends NodeProcess {
   static async start(
     args: readonly string[],
     env: NodeJS.ProcessEnv = {},
-    options: NodeProcessOptions & { replaceEnv?: boolean } = {},
+    options: NodeProcessOptions & { replaceEnv?: boolean; entry?: string } = {},
   ): Promise<ServerProcess> {
     const server = ServerProcess.spawn(args, env, options);
     try {
