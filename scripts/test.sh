@@ -17,13 +17,6 @@ npx buf lint
 npx tsc -p tsconfig.json --noEmit
 
 # RELIABILITY §6.6: the history checker must prove it can fail before any fault scenario is judged by it.
-echo "==> compile the server as the container image does (test/compiled-server.test.ts runs it)"
-# Built here, before the suite, so tsc's CPU burst does not compete with timing-sensitive tests running in parallel.
-compiled=node_modules/.cache/redlease-compiled-server
-rm -rf "$compiled"
-node --import tsx -e 'import("./scripts/lib/build-server.ts").then((m) => m.buildServer(process.argv[1]))' "$compiled"
-export REDLEASE_COMPILED_SERVER="$compiled"
-
 echo "==> history checker self-tests"
 npx vitest run chaos/checker.test.ts
 
