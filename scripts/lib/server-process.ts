@@ -5,6 +5,9 @@ import { waitFor } from './wait.js';
 
 export type { Exit, LogLine, NodeProcessOptions };
 
+/** `entry`: the script to run (default `server/main.ts` under tsx; a `.js` file runs without tsx). */
+type SpawnOptions = NodeProcessOptions & { replaceEnv?: boolean; entry?: string };
+
 export class ServerProcess extends NodeProcess {
   #listening: LogLine | undefined;
 
@@ -13,7 +16,7 @@ export class ServerProcess extends NodeProcess {
   static spawn(
     args: readonly string[],
     env: NodeJS.ProcessEnv = {},
-    options: NodeProcessOptions & { replaceEnv?: boolean; entry?: string } = {},
+    options: SpawnOptions = {},
   ): ServerProcess {
     const fullEnv = options.replaceEnv ? env : { ...process.env, ...env };
     const entry = options.entry ?? 'server/main.ts';
@@ -25,7 +28,7 @@ export class ServerProcess extends NodeProcess {
   static async start(
     args: readonly string[],
     env: NodeJS.ProcessEnv = {},
-    options: NodeProcessOptions & { replaceEnv?: boolean; entry?: string } = {},
+    options: SpawnOptions = {},
   ): Promise<ServerProcess> {
     const server = ServerProcess.spawn(args, env, options);
     try {
