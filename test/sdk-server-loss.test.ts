@@ -12,7 +12,7 @@ import {
   LockClient,
   LockTimeoutError,
 } from '../client/src/index.js';
-import { freePort } from '../scripts/lib/free-port.js';
+import { freeFixedPort } from '../scripts/lib/free-port.js';
 import { RedisCluster } from '../scripts/lib/redis-process.js';
 import { ServerProcess } from '../scripts/lib/server-process.js';
 import { FaultProxy } from './support/fault-proxy.js';
@@ -37,7 +37,9 @@ async function serverOn(cluster: RedisCluster, port: number): Promise<ServerProc
 async function setUp(transport: Transport) {
   const cluster = await RedisCluster.start(3);
   onTestFinished(() => cluster.dispose());
-  const port = await freePort();
+  // The server must come back on the same port after it is killed. A port from the ephemeral range (freePort)
+  // can be taken meanwhile by any outgoing connection of the tests running beside this one; a fixed port cannot.
+  const port = await freeFixedPort();
   const server = await serverOn(cluster, port);
   const client = new LockClient({ address: `127.0.0.1:${port}`, clientId: 'loss-test', transport });
   onTestFinished(() => client.close({ release: false }));
@@ -142,8 +144,7 @@ describe.each(TRANSPORTS)('a lease whose server goes away (transport: %s)', (tra
 async function serverBehindProxy(): Promise<{ port: number; proxy: FaultProxy }> {
   const cluster = await RedisCluster.start(3);
   onTestFinished(() => cluster.dispose());
-  const port = await freePort();
-  await serverOn(cluster, port);
+  const { grpcPort: port } = await serverOn(cluster, 0);
   const proxy = await FaultProxy.start({ target: `127.0.0.1:${port}`, name: 'PC' });
   onTestFinished(() => proxy.close());
   return { port, proxy };

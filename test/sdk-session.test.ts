@@ -16,7 +16,6 @@ import {
   LockHeldError,
 } from '../client/src/index.js';
 import { SessionTransport } from '../client/src/session-transport.js';
-import { freePort } from '../scripts/lib/free-port.js';
 import { lockService } from '../server/grpc/lock-service.js';
 import { newLockId } from '../server/redlock/index.js';
 import { FaultProxy } from './support/fault-proxy.js';
@@ -133,8 +132,7 @@ describe("LockClient with transport: 'session'", () => {
         throw new ServerError(Status.UNIMPLEMENTED, 'The server does not implement the method Session');
       },
     });
-    const port = await freePort();
-    await older.listen(`127.0.0.1:${port}`);
+    const port = await older.listen('127.0.0.1:0');
     onTestFinished(() => older.forceShutdown());
 
     const client = sdk(`127.0.0.1:${port}`);

@@ -56,7 +56,7 @@ const MAX_PORT_ATTEMPTS = 5;
 const LOG_TAIL_LINES = 20;
 
 const NOT_FOUND_MESSAGE =
-  'redis-server not found on PATH: install it with `apt-get install -y redis-server` (bash scripts/setup.sh does this)';
+  'redis-server not found on PATH: install it with `apt-get install -y redis-server` (npm test and npm run demo do this for you: scripts/lib/ensure-deps.sh)';
 
 let cachedServerPath: string | undefined;
 
