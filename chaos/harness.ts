@@ -9,7 +9,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort } from '../scripts/lib/free-port.js';
+import { freeFixedPort } from '../scripts/lib/free-port.js';
 import { type Exit, NodeProcess } from '../scripts/lib/node-process.js';
 import { type Persistence, RedisProcess } from '../scripts/lib/redis-process.js';
 import { ServerProcess } from '../scripts/lib/server-process.js';
@@ -111,7 +111,9 @@ export class Harness {
       started.push(storeRedis);
       const store = await StoreService.start({ dir: options.dir, redis: `redis://${storeRedis.address}` });
       started.push({ dispose: () => store.close() });
-      const grpcPort = await freePort();
+      // restartServer() brings the server back on this port: a fixed one, which no outgoing connection of the
+      // tests running beside this one can take while it is down (a freePort() port could be).
+      const grpcPort = await freeFixedPort();
       const server = await Harness.startServer(options, proxies, grpcPort);
       const clientProxy = options.clientProxy
         ? await FaultProxy.start({ target: `127.0.0.1:${grpcPort}`, seed: options.seed + 10, name: 'PC' })
