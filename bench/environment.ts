@@ -13,7 +13,7 @@ import {
   HealthDefinition,
 } from '../client/src/gen/grpc/health/v1/health.js';
 import { buildServer } from '../scripts/lib/build-server.js';
-import { freePort } from '../scripts/lib/free-port.js';
+import { freeFixedPort } from '../scripts/lib/free-port.js';
 import { NodeProcess } from '../scripts/lib/node-process.js';
 import { RedisCluster } from '../scripts/lib/redis-process.js';
 import { ServerProcess } from '../scripts/lib/server-process.js';
@@ -125,8 +125,11 @@ export class BenchEnvironment {
 
   private async startServer(): Promise<void> {
     const o = this.options;
-    const grpcPort = await freePort();
-    const httpPort = await freePort();
+    // Below --log-level info the server writes no 'listening' line to read a port 0 from, so its ports are chosen
+    // here: below the ephemeral range, where no outgoing connection (the bench's own, by the thousand) can take
+    // them between this choice and the server's bind.
+    const grpcPort = await freeFixedPort();
+    const httpPort = await freeFixedPort();
     const env: NodeJS.ProcessEnv = {};
     if (o.serverCpuProf !== undefined) {
       const dir = resolve(o.serverCpuProf);
