@@ -1,5 +1,7 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { RedisCluster } from '../../scripts/lib/redis-process.js';
 import { FAST, rejection, startCluster, uniqueResource, waitFor } from '../../test/support/engine.js';
+import { FaultProxy } from '../../test/support/fault-proxy.js';
 import { NoQuorumError } from './errors.js';
 import { Redlock } from './redlock.js';
 
@@ -158,6 +160,78 @@ describe('first contact (a fresh engine or a second replica)', () => {
     for (const n of status.nodes)
       expect(n).toMatchObject({ voting: true, quarantined: false, quarantineReason: '' });
     expect(status.quorumAvailable).toBe(true);
+  });
+
+  it('two engines starting together, one of which reaches two nodes late: neither quarantines a node', async () => {
+    const cluster = await RedisCluster.start(3);
+    onTestFinished(() => cluster.dispose());
+    const proxies = await Promise.all(
+      cluster.nodes.slice(1).map((n, i) => FaultProxy.start({ target: n.address, name: `P${i + 2}` })),
+    );
+    onTestFinished(() => Promise.all(proxies.map((p) => p.close())).then(() => undefined));
+    await Promise.all(proxies.map((p) => p.set('refuse')));
+    // L5 at first contact: no false amnesia alarm on a fresh cluster.
+    // Engine A reaches redis-1 at once and redis-2 and redis-3 only later: it sees one fresh node and two that fail.
+    const a = new Redlock({
+      ...FAST,
+      connectTimeoutMs: 300,
+      nodes: [cluster.addresses[0]!, ...proxies.map((p) => p.address)],
+    });
+    onTestFinished(() => a.close());
+    await waitFor('A to count redis-1', () => node(a, 'redis-1').voting);
+    // Engine B starts meanwhile and reaches all three. Whatever A marked so far must not make B suspect the rest.
+    const b = new Redlock({ ...FAST, nodes: cluster.addresses });
+    onTestFinished(() => b.close());
+    await b.ready();
+    // Past B's second look at any node it found without a marker (2 × the node timeout).
+    await new Promise((r) => setTimeout(r, 4 * FAST.nodeTimeoutMs!));
+    for (const n of b.status().nodes)
+      expect(n).toMatchObject({ voting: true, quarantined: false, restarts: 0 });
+    // A's links heal: redis-2 and redis-3 now carry B's markers. A's redis-1 was fresh, not forgetful.
+    await Promise.all(proxies.map((p) => p.set('pass')));
+    await waitFor('A to count every node', () => a.status().nodes.every((n) => n.voting), 5_000);
+    await new Promise((r) => setTimeout(r, 4 * FAST.nodeTimeoutMs!));
+    for (const n of a.status().nodes)
+      expect(n).toMatchObject({ voting: true, quarantined: false, restarts: 0 });
+    expect((await a.acquire(uniqueResource())).nodes).toHaveLength(3);
+  });
+
+  it('a node found without a marker before the marked ones could be read is still quarantined once they are', async () => {
+    const { cluster, engine: first } = await startCluster({ maxTtlMs: 10_000 });
+    await waitFor('every node to carry its marker', async () => {
+      const markers = await Promise.all(cluster.nodes.map((n) => n.command('GET', 'redlease:run-id')));
+      return markers.every((m) => m !== null);
+    });
+    await first.close();
+    // D4 at first contact: the amnesiac node is found out even when it is the only one read at first.
+    await cluster.nodes[0]!.restart({ keepData: false }); // redis-1 forgets everything, its marker included
+    const proxies = await Promise.all(
+      cluster.nodes.slice(1).map((n, i) => FaultProxy.start({ target: n.address, name: `P${i + 2}` })),
+    );
+    onTestFinished(() => Promise.all(proxies.map((p) => p.close())).then(() => undefined));
+    await Promise.all(proxies.map((p) => p.set('refuse')));
+    const engine = new Redlock({
+      ...FAST,
+      maxTtlMs: 10_000,
+      connectTimeoutMs: 300,
+      nodes: [cluster.addresses[0]!, ...proxies.map((p) => p.address)],
+    });
+    onTestFinished(() => engine.close());
+    // Only redis-1 read, without a marker: it votes (nothing says it forgot anything yet), but is not marked.
+    await waitFor('the engine to count redis-1', () => node(engine, 'redis-1').voting);
+    await new Promise((r) => setTimeout(r, 4 * FAST.nodeTimeoutMs!));
+    expect(await cluster.nodes[0]!.command('GET', 'redlease:run-id')).toBeNull();
+    // The marked nodes become reachable: redis-1 had no marker while they had theirs.
+    await Promise.all(proxies.map((p) => p.set('pass')));
+    const s1 = await waitFor('redis-1 to be quarantined', () =>
+      node(engine, 'redis-1').quarantined ? node(engine, 'redis-1') : undefined,
+    );
+    expect(s1.quarantineReason).toContain('lost its data');
+    expect(s1.voting).toBe(false);
+    await waitFor('redis-2 and redis-3 to vote', () =>
+      ['redis-2', 'redis-3'].every((name) => node(engine, name).voting),
+    );
+    expect(node(engine, 'redis-1')).toMatchObject({ voting: false, quarantined: true });
   });
 
   it('a node restarted with its data since it last voted is quarantined by a new engine too', async () => {

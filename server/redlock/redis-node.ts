@@ -39,6 +39,8 @@ export class RedisNode extends EventEmitter {
   private marker: string | null = null;
   /** First identified, not yet admitted by the engine (see Redlock.admitFirstContacts). */
   private pending = false;
+  /** Admitted, but not to be marked yet: the engine cannot vouch for its data (see Redlock.admitFirstContacts). */
+  private markerHeld = false;
   /** The generation last recycled (see recycle). */
   private recycled = -1;
   /** Has answered, or failed to connect, at least once since the engine started. */
@@ -269,12 +271,27 @@ export class RedisNode extends EventEmitter {
    */
   private recordMarker(): void {
     const runId = this.identity?.runId;
-    if (!runId || this.marker === runId || !this.voting) return;
+    if (!runId || this.marker === runId || !this.voting || this.markerHeld) return;
     this.marker = runId;
     this.bounded(this.redis.set(this.markerKey, runId)).catch((error: unknown) => {
       this.marker = null;
       this.recordError(error);
     });
+  }
+
+  /** Writes no marker until releaseMarker(): the node votes, but this engine does not vouch for it yet. */
+  holdMarker(): void {
+    this.markerHeld = true;
+  }
+
+  releaseMarker(): void {
+    if (!this.markerHeld) return;
+    this.markerHeld = false;
+    this.recordMarker();
+  }
+
+  get isMarkerHeld(): boolean {
+    return this.markerHeld;
   }
 
   /** The marker as the node holds it now; null when missing or unreadable. */

@@ -553,12 +553,16 @@ export class Redlock extends EventEmitter {
    * - no marker, but another node has one: it lost its data (or is new): quarantine from its restart time.
    * - no marker anywhere: a fresh cluster, admit. (Total amnesia while no engine ran looks the same; fencing
    *   tokens still grow, see docs/architecture.md.) If a marked node turns up later, such nodes are revisited.
+   *   While some node has not been read yet (it failed, or answered late), such a node is not marked by this
+   *   engine: a marker is another engine's proof that the node kept its data, and this engine cannot give it yet.
+   *   Once every node has been read without a marker, they are marked (a fresh cluster indeed).
    */
   private admitFirstContacts(force = false): void {
     if (this.closed) return;
     const late = performance.now() - this.createdAt > this.options.connectTimeoutMs + 250;
     if (!force && !late && !this.nodes.every((n) => n.contacted)) return;
     const marked = this.nodes.filter((n) => typeof n.markerAtFirstContact === 'string');
+    const allRead = this.nodes.every((n) => n.markerAtFirstContact !== undefined);
     for (const node of this.nodes.filter((n) => n.isPending)) {
       const marker = node.markerAtFirstContact;
       const restartedAt = performance.now() - node.uptimeMs;
@@ -575,19 +579,51 @@ export class Redlock extends EventEmitter {
         continue;
       } else {
         this.admittedUnmarked.add(node);
+        if (!allRead) node.holdMarker();
       }
       node.admit();
     }
-    if (marked.length === 0) return;
+    if (marked.length === 0) {
+      if (allRead) for (const node of this.admittedUnmarked) node.releaseMarker();
+      return;
+    }
     for (const node of this.admittedUnmarked) {
       this.admittedUnmarked.delete(node);
       if (marked.includes(node)) continue;
-      this.quarantine(
-        node,
-        'had no marker while another node has one: it lost its data',
-        performance.now() - node.uptimeMs,
-      );
+      if (node.isMarkerHeld) this.confirmLateMarker(node);
+      else this.quarantineUnmarked(node);
     }
+  }
+
+  private quarantineUnmarked(node: RedisNode): void {
+    this.quarantine(
+      node,
+      'had no marker while another node has one: it lost its data',
+      performance.now() - node.uptimeMs,
+    );
+  }
+
+  /**
+   * A node admitted without a marker before every node had been read, and a marked node has turned up since. It
+   * lost its data, or an engine starting at the same time marked the other node after this one read it (two
+   * replicas starting together, one of them reaching some nodes late). This engine never marked it, so its marker
+   * is read again after the settle time of confirmMarkerLoss: the node's run_id there means another engine
+   * admitted it as a voter; anything else, quarantine. It keeps the vote it has had since its admission in the
+   * meantime, so operations in flight are not cut off by a false alarm.
+   */
+  private confirmLateMarker(node: RedisNode): void {
+    if (this.confirming.has(node)) return;
+    this.confirming.add(node);
+    const timer = setTimeout(async () => {
+      this.timers.delete(timer);
+      const marker = await node.readMarker();
+      this.confirming.delete(node);
+      if (this.closed) return;
+      if (marker !== node.runId) this.quarantineUnmarked(node);
+      node.releaseMarker(); // written once it votes (at once, or after the quarantine)
+    }, 2 * this.options.nodeTimeoutMs);
+    timer.unref();
+    this.timers.add(timer);
   }
 
   /**
