@@ -3,6 +3,7 @@ import { RedisCluster } from '../../scripts/lib/redis-process.js';
 import { FAST, rejection, startCluster, uniqueResource, waitFor } from '../../test/support/engine.js';
 import { FaultProxy } from '../../test/support/fault-proxy.js';
 import { NoQuorumError } from './errors.js';
+import type { RedlockOptions } from './options.js';
 import { Redlock } from './redlock.js';
 
 const node = (engine: Redlock, name: string) => engine.status().nodes.find((n) => n.name === name)!;
@@ -96,6 +97,29 @@ describe('restart quarantine', () => {
   });
 });
 
+/**
+ * An engine that reaches redis-1 directly and redis-2 and redis-3 through proxies that refuse connections until
+ * the test sets them to 'pass': at first it reads one node, and the others fail.
+ */
+async function engineReachingTwoNodesLate(
+  cluster: RedisCluster,
+  options: Partial<RedlockOptions> = {},
+): Promise<{ engine: Redlock; proxies: FaultProxy[] }> {
+  const proxies = await Promise.all(
+    cluster.nodes.slice(1).map((n, i) => FaultProxy.start({ target: n.address, name: `P${i + 2}` })),
+  );
+  onTestFinished(() => Promise.all(proxies.map((p) => p.close())).then(() => undefined));
+  await Promise.all(proxies.map((p) => p.set('refuse')));
+  const engine = new Redlock({
+    ...FAST,
+    connectTimeoutMs: 300,
+    ...options,
+    nodes: [cluster.addresses[0]!, ...proxies.map((p) => p.address)],
+  });
+  onTestFinished(() => engine.close());
+  return { engine, proxies };
+}
+
 describe('first contact (a fresh engine or a second replica)', () => {
   it('quarantines a node that lost its data while no engine watched, and trusts the unchanged ones at once', async () => {
     const {
@@ -165,19 +189,9 @@ describe('first contact (a fresh engine or a second replica)', () => {
   it('two engines starting together, one of which reaches two nodes late: neither quarantines a node', async () => {
     const cluster = await RedisCluster.start(3);
     onTestFinished(() => cluster.dispose());
-    const proxies = await Promise.all(
-      cluster.nodes.slice(1).map((n, i) => FaultProxy.start({ target: n.address, name: `P${i + 2}` })),
-    );
-    onTestFinished(() => Promise.all(proxies.map((p) => p.close())).then(() => undefined));
-    await Promise.all(proxies.map((p) => p.set('refuse')));
     // L5 at first contact: no false amnesia alarm on a fresh cluster.
     // Engine A reaches redis-1 at once and redis-2 and redis-3 only later: it sees one fresh node and two that fail.
-    const a = new Redlock({
-      ...FAST,
-      connectTimeoutMs: 300,
-      nodes: [cluster.addresses[0]!, ...proxies.map((p) => p.address)],
-    });
-    onTestFinished(() => a.close());
+    const { engine: a, proxies } = await engineReachingTwoNodesLate(cluster);
     await waitFor('A to count redis-1', () => node(a, 'redis-1').voting);
     // Engine B starts meanwhile and reaches all three. Whatever A marked so far must not make B suspect the rest.
     const b = new Redlock({ ...FAST, nodes: cluster.addresses });
@@ -205,18 +219,7 @@ describe('first contact (a fresh engine or a second replica)', () => {
     await first.close();
     // D4 at first contact: the amnesiac node is found out even when it is the only one read at first.
     await cluster.nodes[0]!.restart({ keepData: false }); // redis-1 forgets everything, its marker included
-    const proxies = await Promise.all(
-      cluster.nodes.slice(1).map((n, i) => FaultProxy.start({ target: n.address, name: `P${i + 2}` })),
-    );
-    onTestFinished(() => Promise.all(proxies.map((p) => p.close())).then(() => undefined));
-    await Promise.all(proxies.map((p) => p.set('refuse')));
-    const engine = new Redlock({
-      ...FAST,
-      maxTtlMs: 10_000,
-      connectTimeoutMs: 300,
-      nodes: [cluster.addresses[0]!, ...proxies.map((p) => p.address)],
-    });
-    onTestFinished(() => engine.close());
+    const { engine, proxies } = await engineReachingTwoNodesLate(cluster, { maxTtlMs: 10_000 });
     // Only redis-1 read, without a marker: it votes (nothing says it forgot anything yet), but is not marked.
     await waitFor('the engine to count redis-1', () => node(engine, 'redis-1').voting);
     await new Promise((r) => setTimeout(r, 4 * FAST.nodeTimeoutMs!));

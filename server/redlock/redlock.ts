@@ -606,49 +606,49 @@ export class Redlock extends EventEmitter {
   /**
    * A node admitted without a marker before every node had been read, and a marked node has turned up since. It
    * lost its data, or an engine starting at the same time marked the other node after this one read it (two
-   * replicas starting together, one of them reaching some nodes late). This engine never marked it, so its marker
-   * is read again after the settle time of confirmMarkerLoss: the node's run_id there means another engine
-   * admitted it as a voter; anything else, quarantine. It keeps the vote it has had since its admission in the
-   * meantime, so operations in flight are not cut off by a false alarm.
+   * replicas starting together, one of them reaching some nodes late). This engine never marked it, so its marker,
+   * read again, tells (rereadMarker). It keeps the vote it has had since its admission in the meantime, so
+   * operations in flight are not cut off by a false alarm.
    */
   private confirmLateMarker(node: RedisNode): void {
-    if (this.confirming.has(node)) return;
-    this.confirming.add(node);
-    const timer = setTimeout(async () => {
-      this.timers.delete(timer);
-      const marker = await node.readMarker();
-      this.confirming.delete(node);
-      if (this.closed) return;
-      if (marker !== node.runId) this.quarantineUnmarked(node);
+    this.rereadMarker(node, (vouchedFor) => {
+      if (!vouchedFor) this.quarantineUnmarked(node);
       node.releaseMarker(); // written once it votes (at once, or after the quarantine)
-    }, 2 * this.options.nodeTimeoutMs);
-    timer.unref();
-    this.timers.add(timer);
+    });
   }
 
   /**
    * A node without a marker while others have one lost its data while no engine watched, or another engine that
    * is starting at the same moment has just marked the other nodes and is about to mark this one (engines start
    * together on a fresh cluster: a replica pair, a restarted deployment). The node stays out of quorums while its
-   * marker is read again after a settle time as long as a write may be in flight; an engine writes a marker only
-   * for a node it admitted as a voter, so a marker for the node's current run_id now means another engine that
-   * watched it trusts it. Still missing (or unreadable): quarantine.
+   * marker is read again (rereadMarker). Still missing (or unreadable): quarantine.
    */
   private confirmMarkerLoss(node: RedisNode): void {
-    if (this.confirming.has(node)) return;
-    this.confirming.add(node);
-    const timer = setTimeout(async () => {
-      this.timers.delete(timer);
-      const marker = await node.readMarker();
-      this.confirming.delete(node);
-      if (this.closed || !node.isPending) return;
-      if (marker !== node.runId)
+    this.rereadMarker(node, (vouchedFor) => {
+      if (!node.isPending) return;
+      if (!vouchedFor)
         this.quarantine(
           node,
           'lost its data while no engine watched (its marker is gone, other nodes have theirs)',
           performance.now() - node.uptimeMs,
         );
       node.admit();
+    });
+  }
+
+  /**
+   * Reads a node's marker again after a settle time (twice the node timeout: as long as a marker write may be in
+   * flight) and tells `decide` whether it now holds the node's current run_id. An engine writes a marker only for
+   * a node it admitted as a voter, so that means another engine that watched the node trusts it.
+   */
+  private rereadMarker(node: RedisNode, decide: (vouchedFor: boolean) => void): void {
+    if (this.confirming.has(node)) return;
+    this.confirming.add(node);
+    const timer = setTimeout(async () => {
+      this.timers.delete(timer);
+      const marker = await node.readMarker();
+      this.confirming.delete(node);
+      if (!this.closed) decide(marker === node.runId);
     }, 2 * this.options.nodeTimeoutMs);
     timer.unref();
     this.timers.add(timer);
