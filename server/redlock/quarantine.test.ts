@@ -1,3 +1,5 @@
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { RedisCluster } from '../../scripts/lib/redis-process.js';
 import { FAST, rejection, startCluster, uniqueResource, waitFor } from '../../test/support/engine.js';
@@ -284,6 +286,24 @@ describe('node status and refusal', () => {
     );
     expect(down.voting).toBe(false);
     expect(down.error).toMatch(/refused|not connected|closed/);
+  });
+
+  it('closing with a health check in flight logs no failure of it (the engine cut it off itself)', async () => {
+    const lines: { msg: string }[] = [];
+    const sink = new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(JSON.parse(String(chunk)));
+        done();
+      },
+    });
+    const { cluster, engine } = await startCluster({ logger: pino({ level: 'warn' }, sink) });
+    // Paused, redis-1 leaves the next health check (every 50 ms) hanging; the node timeout (100 ms) is not reached.
+    cluster.nodes[0]!.pause();
+    await new Promise((r) => setTimeout(r, 70));
+    await engine.close();
+    cluster.nodes[0]!.resume();
+    await new Promise((r) => setTimeout(r, 150));
+    expect(lines.map((l) => l.msg)).not.toContain('node health check failed');
   });
 
   it('refuses a node whose maxmemory-policy evicts keys as a voter, with the reason, until it is fixed', async () => {

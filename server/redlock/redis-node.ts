@@ -225,6 +225,8 @@ export class RedisNode extends EventEmitter {
         this.bounded(this.redis.get(this.markerKey)),
       ]);
     } catch (error) {
+      // Cut off by close(): not the node's failure, and nobody is left to tell.
+      if (this.closed) return;
       this.recordError(error);
       if (this.healthy)
         this.log?.warn({ node: this.name, err: describeError(error) }, 'node health check failed');
