@@ -292,10 +292,6 @@ export class RedisNode extends EventEmitter {
     this.recordMarker();
   }
 
-  get isMarkerHeld(): boolean {
-    return this.markerHeld;
-  }
-
   /** The marker as the node holds it now; null when missing or unreadable. */
   async readMarker(): Promise<string | null> {
     try {

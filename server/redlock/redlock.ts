@@ -51,7 +51,8 @@ export class Redlock extends EventEmitter {
   private readonly scanNotBefore = new Map<RedisNode, number>();
   private readonly scanning = new Set<RedisNode>();
   private readonly timers = new Set<NodeJS.Timeout>();
-  /** Nodes admitted at first contact without a marker while no other node had one (a fresh cluster). */
+  /** Nodes admitted at first contact without a marker while no other node had one, before every node had been
+   *  read: their markers are held until it is known whether a marked node turns up (admitFirstContacts). */
   private readonly admittedUnmarked = new Set<RedisNode>();
   /** Nodes found without a marker while others had one, whose marker is being read a second time. */
   private readonly confirming = new Set<RedisNode>();
@@ -584,23 +585,17 @@ export class Redlock extends EventEmitter {
       node.admit();
     }
     if (marked.length === 0) {
-      if (allRead) for (const node of this.admittedUnmarked) node.releaseMarker();
+      if (allRead) {
+        // A fresh cluster indeed, and with every node read no marked one can turn up any more: mark them.
+        for (const node of this.admittedUnmarked) node.releaseMarker();
+        this.admittedUnmarked.clear();
+      }
       return;
     }
     for (const node of this.admittedUnmarked) {
       this.admittedUnmarked.delete(node);
-      if (marked.includes(node)) continue;
-      if (node.isMarkerHeld) this.confirmLateMarker(node);
-      else this.quarantineUnmarked(node);
+      if (!marked.includes(node)) this.confirmLateMarker(node);
     }
-  }
-
-  private quarantineUnmarked(node: RedisNode): void {
-    this.quarantine(
-      node,
-      'had no marker while another node has one: it lost its data',
-      performance.now() - node.uptimeMs,
-    );
   }
 
   /**
@@ -612,7 +607,12 @@ export class Redlock extends EventEmitter {
    */
   private confirmLateMarker(node: RedisNode): void {
     this.rereadMarker(node, (vouchedFor) => {
-      if (!vouchedFor) this.quarantineUnmarked(node);
+      if (!vouchedFor)
+        this.quarantine(
+          node,
+          'had no marker while another node has one: it lost its data',
+          performance.now() - node.uptimeMs,
+        );
       node.releaseMarker(); // written once it votes (at once, or after the quarantine)
     });
   }
