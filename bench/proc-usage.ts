@@ -1,8 +1,9 @@
 /**
- * CPU and memory of processes from Linux's /proc: `utime + stime` of /proc/<pid>/stat (clock ticks) and VmRSS of
- * /proc/<pid>/status. Unreadable (not Linux, process gone): NaN, reported as "n/a".
+ * CPU and memory of processes from Linux's /proc: `utime + stime` of /proc/<pid>/stat (clock ticks), the time
+ * their threads spent waiting for a CPU (/proc/<pid>/task/<tid>/schedstat), and VmRSS of /proc/<pid>/status.
+ * Unreadable (not Linux, process gone, a kernel without schedstat): NaN, reported as "n/a".
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** USER_HZ: the unit of utime/stime; 100 on every Linux architecture Node runs on (`getconf CLK_TCK`). */
 const CLOCK_TICKS_PER_SECOND = 100;
@@ -19,6 +20,29 @@ export function cpuSeconds(pid: number | undefined): number {
   } catch {
     return Number.NaN;
   }
+}
+
+/**
+ * Seconds `pid`'s threads have spent runnable but not running, waiting on a run queue for a CPU, so far: the
+ * second field of /proc/<pid>/task/<tid>/schedstat (nanoseconds), summed over the threads alive now.
+ */
+export function queuedSeconds(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  let threads: string[];
+  try {
+    threads = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return Number.NaN;
+  }
+  let total = 0;
+  for (const tid of threads) {
+    try {
+      total += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[1]);
+    } catch {
+      // the thread ended meanwhile: its wait is gone with it
+    }
+  }
+  return total / 1e9;
 }
 
 /** CPU seconds used by this process (its worker threads included). */
@@ -43,56 +67,88 @@ export function rssBytes(pid: number | undefined): number {
  * first line of /proc/stat: user + nice + system + irq + softirq + steal ticks.
  */
 export function machineBusySeconds(): number {
+  const fields = machineTicks();
+  const [user, nice, system, , , irq, softirq, steal] = fields;
+  return (
+    ((user ?? Number.NaN) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) /
+    CLOCK_TICKS_PER_SECOND
+  );
+}
+
+/** Idle CPU seconds of the whole machine so far (idle + iowait ticks of /proc/stat's first line). */
+export function machineIdleSeconds(): number {
+  const [, , , idle, iowait] = machineTicks();
+  return ((idle ?? Number.NaN) + (iowait ?? 0)) / CLOCK_TICKS_PER_SECOND;
+}
+
+/** The tick counters of /proc/stat's first line (all CPUs); empty when unreadable. */
+function machineTicks(): number[] {
   try {
-    const fields = readFileSync('/proc/stat', 'utf8')
-      .split('\n', 1)[0]!
-      .trim()
-      .split(/\s+/)
-      .slice(1)
-      .map(Number);
-    const [user, nice, system, , , irq, softirq, steal] = fields;
-    return (
-      ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) /
-      CLOCK_TICKS_PER_SECOND
-    );
+    return readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
   } catch {
-    return Number.NaN;
+    return [];
   }
+}
+
+/** What a CpuMeter measured, in cores (seconds per wall second), per group of processes. */
+export interface CpuUsage {
+  /** CPU used by each group, and by the whole machine ("machine"). */
+  cores: Record<string, number>;
+  /**
+   * Time each group's threads spent runnable but waiting for a CPU, and the machine's idle CPU meanwhile
+   * ("machineIdle"). Work that waits while a CPU idles is time the scheduler left on the table.
+   */
+  queued: Record<string, number>;
 }
 
 /**
  * Cores used by each named group of processes between start() and stop() (CPU seconds / wall seconds), and by
- * the whole machine ("machine").
+ * the whole machine ("machine"); and how long each group waited for a CPU meanwhile.
  */
 export class CpuMeter {
   #startCpu = new Map<string, number>();
+  #startQueued = new Map<string, number>();
   #startAt = 0;
 
   constructor(private readonly groups: Record<string, readonly (number | undefined)[]>) {}
 
   start(): void {
     this.#startAt = performance.now();
-    for (const [name, pids] of Object.entries(this.groups)) this.#startCpu.set(name, this.#sum(pids));
+    for (const [name, pids] of Object.entries(this.groups)) {
+      this.#startCpu.set(name, this.#sum(pids));
+      this.#startQueued.set(name, sumOver(pids, queuedSeconds));
+    }
     this.#startCpu.set('machine', machineBusySeconds());
+    this.#startQueued.set('machineIdle', machineIdleSeconds());
   }
 
   /** Cores per group since start(), rounded to 0.01. */
-  stop(): Record<string, number> {
+  stop(): CpuUsage {
     const wallSeconds = (performance.now() - this.#startAt) / 1_000;
+    const perWallSecond = (seconds: number): number => Math.round((seconds / wallSeconds) * 100) / 100;
     const cores: Record<string, number> = {};
+    const queued: Record<string, number> = {};
     for (const [name, pids] of Object.entries(this.groups)) {
-      const used = this.#sum(pids) - (this.#startCpu.get(name) ?? Number.NaN);
-      cores[name] = Math.round((used / wallSeconds) * 100) / 100;
+      cores[name] = perWallSecond(this.#sum(pids) - (this.#startCpu.get(name) ?? Number.NaN));
+      // A thread that ended took its wait with it: never below 0.
+      const waited = sumOver(pids, queuedSeconds) - (this.#startQueued.get(name) ?? Number.NaN);
+      queued[name] = perWallSecond(Math.max(0, waited));
     }
     // Everything busy on the box, ours or not: near the core count means the run was CPU-bound.
-    const machine = machineBusySeconds() - (this.#startCpu.get('machine') ?? Number.NaN);
-    cores.machine = Math.round((machine / wallSeconds) * 100) / 100;
-    return cores;
+    cores.machine = perWallSecond(machineBusySeconds() - (this.#startCpu.get('machine') ?? Number.NaN));
+    queued.machineIdle = perWallSecond(
+      machineIdleSeconds() - (this.#startQueued.get('machineIdle') ?? Number.NaN),
+    );
+    return { cores, queued };
   }
 
   #sum(pids: readonly (number | undefined)[]): number {
-    let total = 0;
-    for (const pid of pids) total += pid === process.pid ? ownCpuSeconds() : cpuSeconds(pid);
-    return total;
+    return sumOver(pids, (pid) => (pid === process.pid ? ownCpuSeconds() : cpuSeconds(pid)));
   }
+}
+
+function sumOver(pids: readonly (number | undefined)[], read: (pid: number | undefined) => number): number {
+  let total = 0;
+  for (const pid of pids) total += read(pid);
+  return total;
 }

@@ -84,6 +84,31 @@ function uncontendedTable(systems: SystemRuns<UncontendedResult>[], render: Rend
   return render(header, rows);
 }
 
+/**
+ * How long each system's processes waited for a CPU while the machine had one idle: runnable threads queued
+ * behind a busy CPU while the other idled are time the scheduler, not the code, lost.
+ */
+function queuedTable<R extends { queuedCores?: Record<string, number> }>(
+  systems: SystemRuns<R>[],
+  render: Render,
+): string {
+  const queued = (s: SystemRuns<R>, group: string): string =>
+    group === '' ? '–' : medianRange(metricSpread(s, (r) => r.queuedCores?.[group] ?? Number.NaN));
+  const measured = systems.filter((s) => completed(s).some((r) => r.queuedCores !== undefined));
+  if (measured.length === 0) return '';
+  const rows = measured.map((s) => [
+    label(s.system),
+    queued(s, SERVICE_PROCESS[s.system]),
+    queued(s, 'redis'),
+    queued(s, 'bench'),
+    queued(s, 'machineIdle'),
+  ]);
+  return [
+    'Waiting for a CPU (cores, medians over runs):',
+    render(['system', 'service queued', 'Redis queued', 'bench queued', 'machine idle'], rows),
+  ].join('\n\n');
+}
+
 function contendedTable(systems: SystemRuns<ContendedResult>[], render: Render): string {
   const header = [
     'system',
@@ -218,6 +243,7 @@ function scenarioSection(
     parts.push(keepaliveTable(result.systems, render));
   } else if (result.scenario === 'contended-16') {
     parts.push(contendedTable(result.systems, render));
+    parts.push(queuedTable(result.systems, render));
     parts.push(
       ratioTable(
         result.systems,
@@ -231,6 +257,7 @@ function scenarioSection(
     );
   } else {
     parts.push(uncontendedTable(result.systems, render));
+    parts.push(queuedTable(result.systems, render));
     const clientBound = result.systems
       .map((s) => ({
         system: s.system,
@@ -308,6 +335,7 @@ export function renderReport(results: BenchResults, format: 'text' | 'markdown' 
       ? `${o.runs} run(s) × ${o.seconds} s (+${o.warmupSeconds} s warmup) per system, interleaved; ttl ${o.ttlMs} ms; server ${serverBuild(o)}, --log-level ${o.serverLogLevel}${meta.interrupted ? '; INTERRUPTED' : ''}`
       : `keepalive: one run; server ${serverBuild(o)}, --log-level ${o.serverLogLevel}${meta.interrupted ? '; INTERRUPTED' : ''}`,
     "CPU columns: cores used during the measured seconds (medians over runs) by the process serving that system, the 3 Redis nodes, the bench process itself (all clients), and the whole machine (anyone's processes).",
+    "Waiting for a CPU: cores' worth of time those processes were runnable but not running (their threads' run-queue wait, /proc/<pid>/task/*/schedstat), beside the cores the machine left idle in the same seconds. Waiting while a CPU idles is time lost to scheduling, not to work.",
     othersLine(results.scenarios),
   ]
     .filter((line) => line !== '')

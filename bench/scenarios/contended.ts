@@ -15,6 +15,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import type { Held, LockSystem } from '../lock-system.js';
+import type { CpuUsage } from '../proc-usage.js';
 import { Samples } from '../samples.js';
 import { jainIndex } from '../stats.js';
 import { errorText, measurementWindow, pause, type RunContext, tickProgress } from './run-context.js';
@@ -49,6 +50,11 @@ export interface ContendedResult {
   errors: number;
   firstError?: string;
   cpuCores: Record<string, number>;
+  /**
+   * Cores' worth of run-queue wait per process group, and the machine's idle cores ("machineIdle"): see
+   * CpuUsage.queued. Absent from results written before it was measured.
+   */
+  queuedCores?: Record<string, number>;
 }
 
 /** A gap between grants longer than this is a stall (the issue's threshold). */
@@ -121,11 +127,11 @@ export async function runContended(
     }
   };
 
-  let cpuCores: Record<string, number>;
+  let usage: CpuUsage;
   try {
     await Promise.all(lockers.map((_, client) => loop(client)));
     await cpuStarted;
-    cpuCores = meter.stop();
+    usage = meter.stop();
   } finally {
     clearTimeout(stopTimer);
     stopTicks();
@@ -136,7 +142,8 @@ export async function runContended(
     timeouts,
     errors,
     ...(firstError !== undefined && { firstError }),
-    cpuCores,
+    cpuCores: usage.cores,
+    queuedCores: usage.queued,
   };
 }
 

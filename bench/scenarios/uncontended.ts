@@ -4,7 +4,9 @@
  * as the tasks of one process would. Counts the cycles that started after the warmup and ended within the
  * measured seconds; latency is one whole cycle (acquire sent → release answered).
  */
+
 import type { LockSystem } from '../lock-system.js';
+import type { CpuUsage } from '../proc-usage.js';
 import { Samples } from '../samples.js';
 import { errorText, measurementWindow, pause, type RunContext, tickProgress } from './run-context.js';
 
@@ -27,6 +29,11 @@ export interface UncontendedResult {
   firstError?: string;
   /** Cores used by each process group during the measured seconds. */
   cpuCores: Record<string, number>;
+  /**
+   * Cores' worth of run-queue wait per process group, and the machine's idle cores ("machineIdle"): see
+   * CpuUsage.queued. Absent from results written before it was measured.
+   */
+  queuedCores?: Record<string, number>;
 }
 
 /**
@@ -76,11 +83,11 @@ export async function runUncontended(
     }
   };
 
-  let cpuCores: Record<string, number>;
+  let usage: CpuUsage;
   try {
     await Promise.all(Array.from({ length: options.loops }, (_, index) => loop(index)));
     await cpuStarted;
-    cpuCores = meter.stop();
+    usage = meter.stop();
   } finally {
     stopTicks();
     await locker.close();
@@ -93,6 +100,7 @@ export async function runUncontended(
     maxMs: samples.max,
     errors,
     ...(firstError !== undefined && { firstError }),
-    cpuCores,
+    cpuCores: usage.cores,
+    queuedCores: usage.queued,
   };
 }
