@@ -1,9 +1,10 @@
 // The bench's CPU meter: cores used per process group, and the time those processes waited for a CPU (their
 // threads' run-queue wait), read from /proc. Measured on real processes that spin: one more than the machine has
-// CPUs, so some of them must wait whatever else runs on the box.
+// CPUs, so some of them must wait whatever else runs on the box. They spin at the lowest priority (nice 19), so
+// that the test file running beside this one (vitest runs two) keeps its CPU and its Redis nodes stay timely.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, setPriority } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CpuMeter, queuedSeconds } from './proc-usage.js';
@@ -27,6 +28,7 @@ async function spinners(count: number): Promise<number[]> {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     children.push(child);
+    setPriority(child.pid!, 19);
     return once(child.stdout!, 'data').then(() => child.pid!);
   });
   return Promise.all(started);
@@ -40,8 +42,9 @@ describe('CpuMeter', () => {
     meter.start();
     await sleep(600);
     const { cores, queued } = meter.stop();
-    // cpus + 1 busy processes on cpus CPUs: they fill the machine, and one CPU's worth of them is always queued.
-    expect(cores.spinners).toBeGreaterThan(cpus * 0.5);
+    // cpus + 1 busy processes on cpus CPUs: they fill the machine, and one CPU's worth of them is always queued
+    // (more when the test beside this one takes CPU from them).
+    expect(cores.spinners).toBeGreaterThan(0.25);
     expect(cores.spinners).toBeLessThanOrEqual(cpus + 0.1);
     expect(queued.spinners).toBeGreaterThan(0.3);
     // A spinning thread is always either running or queued: together, one core's worth per spinner.
