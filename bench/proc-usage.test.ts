@@ -47,10 +47,12 @@ describe('CpuMeter', () => {
     expect(cores.spinners).toBeGreaterThan(0.25);
     expect(cores.spinners).toBeLessThanOrEqual(cpus + 0.1);
     expect(queued.spinners).toBeGreaterThan(0.3);
-    // A spinning thread is always either running or queued: together, one core's worth per spinner.
+    // A spinning thread is always either running or queued: together, one core's worth per spinner. The meter
+    // can read low (2.61 of 3 in one loaded CI run), never high: start() reads the clock before the counters and
+    // stop() after them. Reading the run time as the wait would count each spinner's running twice (3.9 here).
     const accounted = (cores.spinners ?? 0) + (queued.spinners ?? 0);
-    expect(accounted).toBeGreaterThan(cpus + 1 - 0.35);
-    expect(accounted).toBeLessThan(cpus + 1 + 0.35);
+    expect(accounted).toBeGreaterThan((cpus + 1) * 0.6);
+    expect(accounted).toBeLessThan(cpus + 1 + 0.3);
     expect(queued.machineIdle).toBeLessThan(cpus * 0.5);
     expect(cores.absent).toBeNaN();
     expect(queued.absent).toBeNaN();

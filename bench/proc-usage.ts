@@ -124,21 +124,26 @@ export class CpuMeter {
 
   /** Cores per group since start(), rounded to 0.01. */
   stop(): CpuUsage {
+    // Every counter is read before the clock, as start() reads the clock before them: a read delayed (this
+    // process preempted) can then only shorten the interval the counters cover, never lengthen it.
+    const used = new Map<string, { cpu: number; waited: number }>();
+    for (const [name, pids] of Object.entries(this.groups)) {
+      used.set(name, { cpu: this.#sum(pids), waited: sumOver(pids, queuedSeconds) });
+    }
+    const machineBusy = machineBusySeconds();
+    const machineIdle = machineIdleSeconds();
     const wallSeconds = (performance.now() - this.#startAt) / 1_000;
     const perWallSecond = (seconds: number): number => Math.round((seconds / wallSeconds) * 100) / 100;
     const cores: Record<string, number> = {};
     const queued: Record<string, number> = {};
-    for (const [name, pids] of Object.entries(this.groups)) {
-      cores[name] = perWallSecond(this.#sum(pids) - (this.#startCpu.get(name) ?? Number.NaN));
+    for (const [name, { cpu, waited }] of used) {
+      cores[name] = perWallSecond(cpu - (this.#startCpu.get(name) ?? Number.NaN));
       // A thread that ended took its wait with it: never below 0.
-      const waited = sumOver(pids, queuedSeconds) - (this.#startQueued.get(name) ?? Number.NaN);
-      queued[name] = perWallSecond(Math.max(0, waited));
+      queued[name] = perWallSecond(Math.max(0, waited - (this.#startQueued.get(name) ?? Number.NaN)));
     }
     // Everything busy on the box, ours or not: near the core count means the run was CPU-bound.
-    cores.machine = perWallSecond(machineBusySeconds() - (this.#startCpu.get('machine') ?? Number.NaN));
-    queued.machineIdle = perWallSecond(
-      machineIdleSeconds() - (this.#startQueued.get('machineIdle') ?? Number.NaN),
-    );
+    cores.machine = perWallSecond(machineBusy - (this.#startCpu.get('machine') ?? Number.NaN));
+    queued.machineIdle = perWallSecond(machineIdle - (this.#startQueued.get('machineIdle') ?? Number.NaN));
     return { cores, queued };
   }
 
