@@ -321,6 +321,17 @@ function othersLine(scenarios: readonly ScenarioResult[]): string {
   return `Other processes on the machine (not the bench's) used ${num(s.median)} cores (median over runs; min ${num(s.min)}, max ${num(s.max)}); loopback networking done in the kernel counts there too.`;
 }
 
+/** Whether any run read its processes' run-queue wait (results written before it was measured did not). */
+function measuredWaiting(scenarios: readonly ScenarioResult[]): boolean {
+  return scenarios.some(
+    (scenario) =>
+      scenario.scenario !== 'keepalive' &&
+      (scenario.systems as SystemRuns<{ queuedCores?: Record<string, number> }>[]).some((system) =>
+        completed(system).some((run) => run.queuedCores !== undefined),
+      ),
+  );
+}
+
 /** The whole report: a header, then one section per scenario. */
 export function renderReport(results: BenchResults, format: 'text' | 'markdown' = 'text'): string {
   const render = format === 'markdown' ? renderMarkdown : renderTable;
@@ -335,7 +346,9 @@ export function renderReport(results: BenchResults, format: 'text' | 'markdown' 
       ? `${o.runs} run(s) × ${o.seconds} s (+${o.warmupSeconds} s warmup) per system, interleaved; ttl ${o.ttlMs} ms; server ${serverBuild(o)}, --log-level ${o.serverLogLevel}${meta.interrupted ? '; INTERRUPTED' : ''}`
       : `keepalive: one run; server ${serverBuild(o)}, --log-level ${o.serverLogLevel}${meta.interrupted ? '; INTERRUPTED' : ''}`,
     "CPU columns: cores used during the measured seconds (medians over runs) by the process serving that system, the 3 Redis nodes, the bench process itself (all clients), and the whole machine (anyone's processes).",
-    "Waiting for a CPU: cores' worth of time those processes were runnable but not running (their threads' run-queue wait, /proc/<pid>/task/*/schedstat), beside the cores the machine left idle in the same seconds. Waiting while a CPU idles is time lost to scheduling, not to work.",
+    measuredWaiting(results.scenarios)
+      ? "Waiting for a CPU: cores' worth of time those processes were runnable but not running (their threads' run-queue wait, /proc/<pid>/task/*/schedstat), beside the cores the machine left idle in the same seconds. Waiting while a CPU idles is time lost to scheduling, not to work."
+      : '',
     othersLine(results.scenarios),
   ]
     .filter((line) => line !== '')
