@@ -122,7 +122,7 @@ export class CpuMeter {
     this.#startQueued.set('machineIdle', machineIdleSeconds());
   }
 
-  /** Cores per group since start(), rounded to 0.01. */
+  /** Cores used and cores' worth of waiting per group since start(), and the machine's; rounded to 0.01. */
   stop(): CpuUsage {
     // Every counter is read before the clock, as start() reads the clock before them: a read delayed (this
     // process preempted) can then only shorten the interval the counters cover, never lengthen it.

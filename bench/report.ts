@@ -84,17 +84,21 @@ function uncontendedTable(systems: SystemRuns<UncontendedResult>[], render: Rend
   return render(header, rows);
 }
 
+type MaybeQueued = { queuedCores?: Record<string, number> };
+
+/** Whether a run of this system read its processes' run-queue wait (results from before it was measured: no). */
+function measuredQueue(system: SystemRuns<MaybeQueued>): boolean {
+  return completed(system).some((run) => run.queuedCores !== undefined);
+}
+
 /**
- * How long each system's processes waited for a CPU while the machine had one idle: runnable threads queued
- * behind a busy CPU while the other idled are time the scheduler, not the code, lost.
+ * How long each system's processes waited for a CPU, beside the cores the machine left idle in the same seconds:
+ * waiting while a CPU idles is time the scheduler lost, not the code.
  */
-function queuedTable<R extends { queuedCores?: Record<string, number> }>(
-  systems: SystemRuns<R>[],
-  render: Render,
-): string {
+function queuedTable<R extends MaybeQueued>(systems: SystemRuns<R>[], render: Render): string {
   const queued = (s: SystemRuns<R>, group: string): string =>
     group === '' ? '–' : medianRange(metricSpread(s, (r) => r.queuedCores?.[group] ?? Number.NaN));
-  const measured = systems.filter((s) => completed(s).some((r) => r.queuedCores !== undefined));
+  const measured = systems.filter(measuredQueue);
   if (measured.length === 0) return '';
   const rows = measured.map((s) => [
     label(s.system),
@@ -321,14 +325,12 @@ function othersLine(scenarios: readonly ScenarioResult[]): string {
   return `Other processes on the machine (not the bench's) used ${num(s.median)} cores (median over runs; min ${num(s.min)}, max ${num(s.max)}); loopback networking done in the kernel counts there too.`;
 }
 
-/** Whether any run read its processes' run-queue wait (results written before it was measured did not). */
+/** Whether any run read its processes' run-queue wait (the keep-alive soak does not). */
 function measuredWaiting(scenarios: readonly ScenarioResult[]): boolean {
   return scenarios.some(
     (scenario) =>
       scenario.scenario !== 'keepalive' &&
-      (scenario.systems as SystemRuns<{ queuedCores?: Record<string, number> }>[]).some((system) =>
-        completed(system).some((run) => run.queuedCores !== undefined),
-      ),
+      (scenario.systems as SystemRuns<MaybeQueued>[]).some(measuredQueue),
   );
 }
 

@@ -4,7 +4,6 @@
  * as the tasks of one process would. Counts the cycles that started after the warmup and ended within the
  * measured seconds; latency is one whole cycle (acquire sent → release answered).
  */
-
 import type { LockSystem } from '../lock-system.js';
 import type { CpuUsage } from '../proc-usage.js';
 import { Samples } from '../samples.js';
