@@ -50,8 +50,15 @@ function label(system: SystemName): string {
   return system;
 }
 
-function cores<R extends { cpuCores: Record<string, number> }>(runs: SystemRuns<R>, process: string): string {
-  return process === '' ? '–' : medianRange(metricSpread(runs, (r) => r.cpuCores[process] ?? Number.NaN));
+type PerGroup = { cpuCores: Record<string, number>; queuedCores?: Record<string, number> };
+
+/** One process group's cores used ("cpuCores") or waited ("queuedCores"), median [min–max]; '–' for no process. */
+function cores<R extends PerGroup>(
+  runs: SystemRuns<R>,
+  process: string,
+  measure: 'cpuCores' | 'queuedCores' = 'cpuCores',
+): string {
+  return process === '' ? '–' : medianRange(metricSpread(runs, (r) => r[measure]?.[process] ?? Number.NaN));
 }
 
 function failures(runs: SystemRuns<unknown>): string {
@@ -95,17 +102,15 @@ function measuredQueue(system: SystemRuns<MaybeQueued>): boolean {
  * How long each system's processes waited for a CPU, beside the cores the machine left idle in the same seconds:
  * waiting while a CPU idles is time the scheduler lost, not the code.
  */
-function queuedTable<R extends MaybeQueued>(systems: SystemRuns<R>[], render: Render): string {
-  const queued = (s: SystemRuns<R>, group: string): string =>
-    group === '' ? '–' : medianRange(metricSpread(s, (r) => r.queuedCores?.[group] ?? Number.NaN));
+function queuedTable<R extends PerGroup>(systems: SystemRuns<R>[], render: Render): string {
   const measured = systems.filter(measuredQueue);
   if (measured.length === 0) return '';
   const rows = measured.map((s) => [
     label(s.system),
-    queued(s, SERVICE_PROCESS[s.system]),
-    queued(s, 'redis'),
-    queued(s, 'bench'),
-    queued(s, 'machineIdle'),
+    cores(s, SERVICE_PROCESS[s.system], 'queuedCores'),
+    cores(s, 'redis', 'queuedCores'),
+    cores(s, 'bench', 'queuedCores'),
+    cores(s, 'machineIdle', 'queuedCores'),
   ]);
   return [
     'Waiting for a CPU (cores, medians over runs):',
