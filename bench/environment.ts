@@ -8,10 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ChannelCredentials, createChannel, createClient } from 'nice-grpc';
-import {
-  HealthCheckResponse_ServingStatus,
-  HealthDefinition,
-} from '../client/src/gen/grpc/health/v1/health.js';
+import { HealthCheckResponse_ServingStatus, HealthDefinition } from '../gen/grpc/health/v1/health.js';
 import { buildServer } from '../scripts/lib/build-server.js';
 import { freeFixedPort } from '../scripts/lib/free-port.js';
 import { NodeProcess } from '../scripts/lib/node-process.js';

@@ -9,9 +9,9 @@ import { ClientError, createChannel, createClient, Metadata, Status } from 'nice
 import type {
   ServerReflectionRequest,
   ServerReflectionResponse,
-} from '../client/src/gen/grpc/reflection/v1/reflection.js';
-import { ServerReflectionDefinition as ReflectionV1 } from '../client/src/gen/grpc/reflection/v1/reflection.js';
-import { ServerReflectionDefinition as ReflectionV1alpha } from '../client/src/gen/grpc/reflection/v1alpha/reflection.js';
+} from '../gen/grpc/reflection/v1/reflection.js';
+import { ServerReflectionDefinition as ReflectionV1 } from '../gen/grpc/reflection/v1/reflection.js';
+import { ServerReflectionDefinition as ReflectionV1alpha } from '../gen/grpc/reflection/v1alpha/reflection.js';
 import { ConfigError } from './config.js';
 import type { ConnectionSettings } from './connection.js';
 import { registryOf } from './file-registry.js';

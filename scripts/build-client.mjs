@@ -18,4 +18,4 @@ try {
 } catch {
   process.exit(1); // tsc has printed its errors; a stack trace of this script would only bury them
 }
-cpSync(`${client}src/lua`, `${client}dist/lua`, { recursive: true });
+cpSync(`${client}src/lua`, `${client}dist/client/src/lua`, { recursive: true });

@@ -3,11 +3,11 @@ import type { Logger } from 'pino';
 import {
   HealthDefinition,
   HealthCheckResponse_ServingStatus as Serving,
-} from '../client/src/gen/grpc/health/v1/health.js';
-import { ServerReflectionDefinition as ReflectionV1 } from '../client/src/gen/grpc/reflection/v1/reflection.js';
-import { ServerReflectionDefinition as ReflectionV1alpha } from '../client/src/gen/grpc/reflection/v1alpha/reflection.js';
-import { AdminServiceDefinition } from '../client/src/gen/redlease/v1/admin.js';
-import { LockServiceDefinition } from '../client/src/gen/redlease/v1/lock.js';
+} from '../gen/grpc/health/v1/health.js';
+import { ServerReflectionDefinition as ReflectionV1 } from '../gen/grpc/reflection/v1/reflection.js';
+import { ServerReflectionDefinition as ReflectionV1alpha } from '../gen/grpc/reflection/v1alpha/reflection.js';
+import { AdminServiceDefinition } from '../gen/redlease/v1/admin.js';
+import { LockServiceDefinition } from '../gen/redlease/v1/lock.js';
 import { hostPort, type ServerConfig } from './config.js';
 import { Coordinator } from './coordinator/coordinator.js';
 import { adminService } from './grpc/admin-service.js';

@@ -4,8 +4,8 @@
 // scripts, the reflection descriptors), an import that resolves under tsx but not in plain Node.
 import { createClient } from 'nice-grpc';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { HealthCheckResponse_ServingStatus } from '../client/src/gen/grpc/health/v1/health.js';
-import { ServerReflectionDefinition } from '../client/src/gen/grpc/reflection/v1/reflection.js';
+import { HealthCheckResponse_ServingStatus } from '../gen/grpc/health/v1/health.js';
+import { ServerReflectionDefinition } from '../gen/grpc/reflection/v1/reflection.js';
 import { buildServer } from '../scripts/lib/build-server.js';
 import { RedisCluster } from '../scripts/lib/redis-process.js';
 import { ServerProcess } from '../scripts/lib/server-process.js';

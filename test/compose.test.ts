@@ -544,7 +544,7 @@ describe('Dockerfile', () => {
       'scripts/copy-assets.mjs',
       'server/main.ts',
       'server/redlock/scripts/acquire-3.lua',
-      'server/grpc/descriptors.binpb',
+      'gen/descriptors.binpb',
       'client/src/index.ts',
       'client/src/lua/fenced-write-1.lua',
       'workers/worker.ts',

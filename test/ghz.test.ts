@@ -12,7 +12,7 @@ import { createFileRegistry, fromBinary } from '@bufbuild/protobuf';
 import { FileDescriptorSetSchema } from '@bufbuild/protobuf/wkt';
 import { createServer, type Server } from 'nice-grpc';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { ServerReflectionDefinition as ReflectionV1alpha } from '../client/src/gen/grpc/reflection/v1alpha/reflection.js';
+import { ServerReflectionDefinition as ReflectionV1alpha } from '../gen/grpc/reflection/v1alpha/reflection.js';
 import { runBuiltinGhz } from '../ghz/builtin.js';
 import { newCallData } from '../ghz/call-data.js';
 import { loadConfigFile } from '../ghz/config.js';

@@ -11,14 +11,14 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import {
   type HealthCheckResponse,
   HealthCheckResponse_ServingStatus as Serving,
-} from '../client/src/gen/grpc/health/v1/health.js';
+} from '../gen/grpc/health/v1/health.js';
 import {
   type DeepPartial,
   ServerReflectionDefinition,
   type ServerReflectionRequest,
   type ServerReflectionResponse,
-} from '../client/src/gen/grpc/reflection/v1/reflection.js';
-import { ServerReflectionDefinition as ServerReflectionDefinitionV1alpha } from '../client/src/gen/grpc/reflection/v1alpha/reflection.js';
+} from '../gen/grpc/reflection/v1/reflection.js';
+import { ServerReflectionDefinition as ServerReflectionDefinitionV1alpha } from '../gen/grpc/reflection/v1alpha/reflection.js';
 import { type HealthClient, startTestServer, uniqueResource, waitFor } from './support/server.js';
 
 const LOCK = 'redlease.v1.LockService';

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { ClientError, Status } from 'nice-grpc';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { type KeepAliveResponse, LeaseState } from '../client/src/gen/redlease/v1/lock.js';
+import { type KeepAliveResponse, LeaseState } from '../gen/redlease/v1/lock.js';
 import { newLockId } from '../server/redlock/index.js';
 import { openStream } from './support/keepalive-stream.js';
 import { startTestServer, uniqueResource, waitFor } from './support/server.js';

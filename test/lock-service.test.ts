@@ -1,7 +1,7 @@
 import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import { ClientError, createClient, Metadata, Status } from 'nice-grpc';
 import { describe, expect, it } from 'vitest';
-import { Mode } from '../client/src/gen/redlease/v1/admin.js';
+import { Mode } from '../gen/redlease/v1/admin.js';
 import { newLockId } from '../server/redlock/index.js';
 import { connect, rejection, startTestServer, uniqueResource, waitFor } from './support/server.js';
 

@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { ClientError, Status } from 'nice-grpc';
 import { describe, expect, it } from 'vitest';
-import { LeaseState } from '../client/src/gen/redlease/v1/lock.js';
+import { LeaseState } from '../gen/redlease/v1/lock.js';
 import { newLockId } from '../server/redlock/index.js';
 import { openStream } from './support/keepalive-stream.js';
 import { type Exposition, type Labels, parseExposition, scrape } from './support/prometheus.js';

@@ -197,10 +197,10 @@ it('installs from the packed tarball into a fresh TypeScript project that compil
     expect.arrayContaining([
       'package.json',
       'README.md',
-      'dist/index.js',
-      'dist/index.d.ts',
-      'dist/lua/fenced-read-1.lua',
-      'dist/lua/fenced-write-1.lua',
+      'dist/client/src/index.js',
+      'dist/client/src/index.d.ts',
+      'dist/client/src/lua/fenced-read-1.lua',
+      'dist/client/src/lua/fenced-write-1.lua',
       'dist/gen/redlease/v1/lock.js',
     ]),
   );

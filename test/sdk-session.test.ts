@@ -8,7 +8,6 @@ import { isAbortError } from 'abort-controller-x';
 import { createServer, ServerError, Status } from 'nice-grpc';
 import { pino } from 'pino';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { LockServiceDefinition } from '../client/src/gen/redlease/v1/lock.js';
 import {
   InvalidArgumentError,
   LockClient,
@@ -16,6 +15,7 @@ import {
   LockHeldError,
 } from '../client/src/index.js';
 import { SessionTransport } from '../client/src/session-transport.js';
+import { LockServiceDefinition } from '../gen/redlease/v1/lock.js';
 import { lockService } from '../server/grpc/lock-service.js';
 import { newLockId } from '../server/redlock/index.js';
 import { FaultProxy } from './support/fault-proxy.js';

@@ -6,8 +6,8 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import {
   ServerReflectionDefinition,
   type ServerReflectionRequest,
-} from '../client/src/gen/grpc/reflection/v1/reflection.js';
-import { LeaseState } from '../client/src/gen/redlease/v1/lock.js';
+} from '../gen/grpc/reflection/v1/reflection.js';
+import { LeaseState } from '../gen/redlease/v1/lock.js';
 import { RedisCluster } from '../scripts/lib/redis-process.js';
 import { ServerProcess } from '../scripts/lib/server-process.js';
 import { defaultText, OPTIONS } from '../server/config.js';

@@ -4,7 +4,7 @@
 // stream ends.
 import { ClientError, Status } from 'nice-grpc';
 import { describe, expect, it } from 'vitest';
-import type { SessionRequest, SessionResponse } from '../client/src/gen/redlease/v1/lock.js';
+import type { SessionRequest, SessionResponse } from '../gen/redlease/v1/lock.js';
 import { newLockId } from '../server/redlock/index.js';
 import { openDuplex } from './support/duplex.js';
 import { type LockClient, startTestServer, uniqueResource, waitFor } from './support/server.js';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { ChannelCredentials, ClientError, createChannel, createClient, Status } from 'nice-grpc';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { LockServiceDefinition } from '../client/src/gen/redlease/v1/lock.js';
+import { LockServiceDefinition } from '../gen/redlease/v1/lock.js';
 import { rejection, startTestServer, uniqueResource } from './support/server.js';
 
 const fixture = (name: string) => new URL(`./fixtures/tls/${name}`, import.meta.url);

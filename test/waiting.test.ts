@@ -1,6 +1,6 @@
 import { ClientError, createChannel, createClient, Status } from 'nice-grpc';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { LockServiceDefinition } from '../client/src/gen/redlease/v1/lock.js';
+import { LockServiceDefinition } from '../gen/redlease/v1/lock.js';
 import { RedisCluster } from '../scripts/lib/redis-process.js';
 import { ServerProcess } from '../scripts/lib/server-process.js';
 import { FaultProxy } from './support/fault-proxy.js';

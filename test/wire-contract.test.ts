@@ -6,7 +6,7 @@ import {
   Mode,
   ModeResponse,
   SetModeRequest,
-} from '../client/src/gen/redlease/v1/admin.js';
+} from '../gen/redlease/v1/admin.js';
 import {
   AcquireRequest,
   AcquireResponse,
@@ -14,7 +14,7 @@ import {
   KeepAliveResponse,
   LeaseState,
   LockServiceDefinition,
-} from '../client/src/gen/redlease/v1/lock.js';
+} from '../gen/redlease/v1/lock.js';
 
 const MAX_TOKEN = 2 ** 53 - 1;
 

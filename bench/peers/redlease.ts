@@ -3,7 +3,7 @@
  * what a ghz run or a client in another language costs: one Acquire and one Release per cycle.
  */
 import { ChannelCredentials, ClientError, createChannel, createClient, Status } from 'nice-grpc';
-import { LockServiceDefinition } from '../../client/src/gen/redlease/v1/lock.js';
+import { LockServiceDefinition } from '../../gen/redlease/v1/lock.js';
 import type { Held, Locker, LockSystem } from '../lock-system.js';
 
 /**

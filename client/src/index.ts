@@ -2,6 +2,8 @@
  * redlease client SDK: leases on named resources from a redlease server, renewed automatically, with fencing
  * tokens and a fenced store. See client/README.md.
  */
+
+export type { DescribeResponse as LockDescription, NodeLockState } from '../../gen/redlease/v1/lock.js';
 export {
   AuthError,
   InvalidArgumentError,
@@ -15,7 +17,6 @@ export {
   UnavailableError,
 } from './errors.js';
 export { FencedStore, type FencedStoreOptions, StaleTokenError } from './fenced-store.js';
-export type { DescribeResponse as LockDescription, NodeLockState } from './gen/redlease/v1/lock.js';
 export { Lease } from './lease.js';
 export {
   type AcquireOptions,

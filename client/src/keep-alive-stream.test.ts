@@ -3,8 +3,8 @@
  * side of these rules is tested end to end in test/keepalive.test.ts and test/sdk*.test.ts).
  */
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { type KeepAliveRequest, type KeepAliveResponse, LeaseState } from '../../gen/redlease/v1/lock.js';
 import { waitFor } from '../../scripts/lib/wait.js';
-import { type KeepAliveRequest, type KeepAliveResponse, LeaseState } from './gen/redlease/v1/lock.js';
 import { KeepAliveStream } from './keep-alive-stream.js';
 import { Lease } from './lease.js';
 import { Pushable } from './pushable.js';

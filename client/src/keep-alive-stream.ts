@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
+import { type KeepAliveRequest, type KeepAliveResponse, LeaseState } from '../../gen/redlease/v1/lock.js';
 import { backoffMs } from './backoff.js';
-import { type KeepAliveRequest, type KeepAliveResponse, LeaseState } from './gen/redlease/v1/lock.js';
 import type { Lease } from './lease.js';
 import { Pushable } from './pushable.js';
 

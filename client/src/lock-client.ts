@@ -13,6 +13,7 @@ import {
   Metadata,
 } from 'nice-grpc';
 import { type DeadlineOptions, deadlineMiddleware } from 'nice-grpc-client-middleware-deadline';
+import { type DescribeResponse, LockServiceDefinition } from '../../gen/redlease/v1/lock.js';
 import { backoffMs } from './backoff.js';
 import {
   AuthError,
@@ -27,7 +28,6 @@ import {
   toLockError,
   UnavailableError,
 } from './errors.js';
-import { type DescribeResponse, LockServiceDefinition } from './gen/redlease/v1/lock.js';
 import { KeepAliveStream } from './keep-alive-stream.js';
 import { Lease, type LeaseOwner } from './lease.js';
 import { releaseAll } from './release-all.js';

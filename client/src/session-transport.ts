@@ -9,7 +9,7 @@ import type {
   ReleaseResponse,
   SessionRequest,
   SessionResponse,
-} from './gen/redlease/v1/lock.js';
+} from '../../gen/redlease/v1/lock.js';
 import { Pushable } from './pushable.js';
 
 /** What a LockClient call passes: its signal, its deadline (ms from now), where the reason trailer goes. */

@@ -1,4 +1,4 @@
-import type { AdminServiceImplementation } from '../../client/src/gen/redlease/v1/admin.js';
+import type { AdminServiceImplementation } from '../../gen/redlease/v1/admin.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
 import { modeFromProto, modeToProto, nodeToProto } from './convert.js';
 

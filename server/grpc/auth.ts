@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { ServerMiddleware } from 'nice-grpc';
-import { AdminServiceDefinition } from '../../client/src/gen/redlease/v1/admin.js';
-import { LockServiceDefinition } from '../../client/src/gen/redlease/v1/lock.js';
+import { AdminServiceDefinition } from '../../gen/redlease/v1/admin.js';
+import { LockServiceDefinition } from '../../gen/redlease/v1/lock.js';
 
 export interface AuthOptions {
   /** Bearer token for AdminService; undefined: admin calls only from loopback peers. */

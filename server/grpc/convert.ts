@@ -1,12 +1,5 @@
-import {
-  Mode as ProtoMode,
-  type NodeStatus as ProtoNodeStatus,
-} from '../../client/src/gen/redlease/v1/admin.js';
-import {
-  type KeepAliveResponse,
-  LeaseState,
-  type Lease as ProtoLease,
-} from '../../client/src/gen/redlease/v1/lock.js';
+import { Mode as ProtoMode, type NodeStatus as ProtoNodeStatus } from '../../gen/redlease/v1/admin.js';
+import { type KeepAliveResponse, LeaseState, type Lease as ProtoLease } from '../../gen/redlease/v1/lock.js';
 import type { KeepAliveAnswer } from '../coordinator/lease-session.js';
 import { InvalidArgumentError, type Lease, type Mode, type NodeStatus } from '../redlock/index.js';
 

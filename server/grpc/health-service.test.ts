@@ -5,7 +5,7 @@ import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import {
   HealthDefinition,
   HealthCheckResponse_ServingStatus as ServingStatus,
-} from '../../client/src/gen/grpc/health/v1/health.js';
+} from '../../gen/grpc/health/v1/health.js';
 import { HealthState, healthService } from './health-service.js';
 
 const LOCK_SERVICE = 'redlease.v1.LockService';

@@ -7,7 +7,7 @@ import {
   type HealthDefinition,
   type HealthListResponse,
   HealthCheckResponse_ServingStatus as ServingStatus,
-} from '../../client/src/gen/grpc/health/v1/health.js';
+} from '../../gen/grpc/health/v1/health.js';
 
 /** The spec caps List at 100 services; beyond that it must fail rather than truncate silently. */
 const LIST_LIMIT = 100;

@@ -4,7 +4,7 @@ import type {
   KeepAliveRequest,
   KeepAliveResponse,
   LockServiceImplementation,
-} from '../../client/src/gen/redlease/v1/lock.js';
+} from '../../gen/redlease/v1/lock.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
 import { LimitError } from '../coordinator/errors.js';
 import { AsyncChannel } from './async-channel.js';

@@ -8,16 +8,16 @@ import {
 } from '@bufbuild/protobuf/wkt';
 import { createChannel, createClient, createServer, Status } from 'nice-grpc';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { HealthDefinition } from '../../client/src/gen/grpc/health/v1/health.js';
+import { HealthDefinition } from '../../gen/grpc/health/v1/health.js';
 import {
   type DeepPartial,
   ServerReflectionDefinition as ServerReflectionDefinitionV1,
   type ServerReflectionRequest,
   type ServerReflectionResponse,
-} from '../../client/src/gen/grpc/reflection/v1/reflection.js';
-import { ServerReflectionDefinition as ServerReflectionDefinitionV1alpha } from '../../client/src/gen/grpc/reflection/v1alpha/reflection.js';
-import { AdminServiceDefinition } from '../../client/src/gen/redlease/v1/admin.js';
-import { LockServiceDefinition } from '../../client/src/gen/redlease/v1/lock.js';
+} from '../../gen/grpc/reflection/v1/reflection.js';
+import { ServerReflectionDefinition as ServerReflectionDefinitionV1alpha } from '../../gen/grpc/reflection/v1alpha/reflection.js';
+import { AdminServiceDefinition } from '../../gen/redlease/v1/admin.js';
+import { LockServiceDefinition } from '../../gen/redlease/v1/lock.js';
 import { loadDescriptorSet, reflectionServices } from './reflection-service.js';
 
 const SERVICE_NAMES = [

@@ -16,8 +16,8 @@ import type {
   ServerReflectionDefinition as ServerReflectionDefinitionV1,
   ServerReflectionRequest,
   ServerReflectionResponse,
-} from '../../client/src/gen/grpc/reflection/v1/reflection.js';
-import type { ServerReflectionDefinition as ServerReflectionDefinitionV1alpha } from '../../client/src/gen/grpc/reflection/v1alpha/reflection.js';
+} from '../../gen/grpc/reflection/v1/reflection.js';
+import type { ServerReflectionDefinition as ServerReflectionDefinitionV1alpha } from '../../gen/grpc/reflection/v1alpha/reflection.js';
 
 /** The two reflection services, one implementation: v1alpha's messages are v1's under another package. */
 export interface ReflectionServices {
@@ -26,12 +26,12 @@ export interface ReflectionServices {
 }
 
 /**
- * Reads the FileDescriptorSet of all our protos (server/grpc/descriptors.binpb, written by `npm run gen`,
- * copied to dist/server/grpc by scripts/copy-assets.mjs). Resolved against this module's own URL, so it works
+ * Reads the FileDescriptorSet of all our protos (gen/descriptors.binpb, written by `npm run gen`,
+ * copied to dist/gen by scripts/copy-assets.mjs). Resolved against this module's own URL, so it works
  * from the sources under tsx and from the compiled dist/ alike, whatever the working directory.
  */
 export function loadDescriptorSet(): Uint8Array {
-  return readFileSync(new URL('./descriptors.binpb', import.meta.url));
+  return readFileSync(new URL('../../gen/descriptors.binpb', import.meta.url));
 }
 
 /**

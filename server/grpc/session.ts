@@ -11,7 +11,7 @@ import type {
   SessionError,
   SessionRequest,
   SessionResponse,
-} from '../../client/src/gen/redlease/v1/lock.js';
+} from '../../gen/redlease/v1/lock.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
 import { LimitError, ShuttingDownError } from '../coordinator/errors.js';
 import { InvalidArgumentError } from '../redlock/index.js';

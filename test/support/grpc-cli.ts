@@ -10,10 +10,10 @@
  */
 import { parseArgs } from 'node:util';
 import { type Channel, createChannel, createClient } from 'nice-grpc';
-import { HealthDefinition } from '../../client/src/gen/grpc/health/v1/health.js';
-import { ServerReflectionDefinition } from '../../client/src/gen/grpc/reflection/v1/reflection.js';
-import { AdminServiceDefinition } from '../../client/src/gen/redlease/v1/admin.js';
-import { LockServiceDefinition } from '../../client/src/gen/redlease/v1/lock.js';
+import { HealthDefinition } from '../../gen/grpc/health/v1/health.js';
+import { ServerReflectionDefinition } from '../../gen/grpc/reflection/v1/reflection.js';
+import { AdminServiceDefinition } from '../../gen/redlease/v1/admin.js';
+import { LockServiceDefinition } from '../../gen/redlease/v1/lock.js';
 
 interface JsonMessage {
   fromJSON(object: unknown): unknown;

@@ -1,4 +1,4 @@
-import type { KeepAliveRequest, KeepAliveResponse } from '../../client/src/gen/redlease/v1/lock.js';
+import type { KeepAliveRequest, KeepAliveResponse } from '../../gen/redlease/v1/lock.js';
 import { waitFor } from '../../scripts/lib/wait.js';
 import { openDuplex } from './duplex.js';
 import type { LockClient } from './server.js';

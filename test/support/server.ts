@@ -3,9 +3,9 @@ import { type Channel, type Client, createChannel, createClientFactory, type Met
 import { type DeadlineOptions, deadlineMiddleware } from 'nice-grpc-client-middleware-deadline';
 import { pino } from 'pino';
 import { onTestFinished } from 'vitest';
-import { HealthDefinition } from '../../client/src/gen/grpc/health/v1/health.js';
-import { AdminServiceDefinition } from '../../client/src/gen/redlease/v1/admin.js';
-import { LockServiceDefinition } from '../../client/src/gen/redlease/v1/lock.js';
+import { HealthDefinition } from '../../gen/grpc/health/v1/health.js';
+import { AdminServiceDefinition } from '../../gen/redlease/v1/admin.js';
+import { LockServiceDefinition } from '../../gen/redlease/v1/lock.js';
 import {
   RedisCluster as Cluster,
   type RedisCluster,
