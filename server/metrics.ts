@@ -7,8 +7,7 @@
  * nothing is counted twice and no timer runs for them.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { Coordinator } from './coordinator/coordinator.js';
-import type { LockEvents, LossKind, Outcome } from './coordinator/lock-events.js';
+import type { Coordinator, LockEvents, LossKind, NodeStatus, Outcome } from './coordinator/index.js';
 
 /** Seconds; from a fast loopback round trip (0.5 ms) to a long queued wait. */
 const LATENCY_BUCKETS = [
@@ -100,15 +99,19 @@ export class Metrics implements LockEvents {
       (c) => c.heldCount,
     );
     gauge('redlease_waiters', 'Acquire calls waiting in queues on this server', (c) => c.waiterCount);
-    gauge('redlease_keepalive_streams', 'KeepAlive streams open on this server', (c) => c.sessionCount);
+    gauge(
+      'redlease_keepalive_streams',
+      'KeepAlive streams open on this server',
+      (c) => c.keepAliveStreamCount,
+    );
     gauge(
       'redlease_kept_alive_leases',
       'Leases attached to KeepAlive streams on this server',
       (c) => c.attachedCount,
     );
-    gauge('redlease_quorum', 'Voting nodes a grant needs', (c) => c.engine.status().quorum);
+    gauge('redlease_quorum', 'Voting nodes a grant needs', (c) => c.status().quorum);
     gauge('redlease_quorum_available', '1 while enough nodes are up and voting for a quorum, else 0', (c) =>
-      Number(c.engine.status().quorumAvailable),
+      Number(c.status().quorumAvailable),
     );
 
     const perNode = (name: string, help: string, read: (n: NodeRow) => number): void => {
@@ -160,7 +163,7 @@ export class Metrics implements LockEvents {
     });
   }
 
-  /** Gauges read this coordinator (and its engine) at scrape time. */
+  /** Gauges read this coordinator at scrape time. */
   bind(coordinator: Coordinator): void {
     this.coordinator = coordinator;
   }
@@ -213,8 +216,8 @@ export class Metrics implements LockEvents {
   }
 
   private nodes(): NodeRow[] {
-    return this.coordinator?.engine.status().nodes ?? [];
+    return this.coordinator?.status().nodes ?? [];
   }
 }
 
-type NodeRow = ReturnType<Coordinator['engine']['status']>['nodes'][number];
+type NodeRow = NodeStatus;

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { ClientError, type Metadata, Status } from 'nice-grpc';
 import { describe, expect, it } from 'vitest';
-import { HTTP_STATUS_OF } from '../server/http/http-status.js';
+import { HTTP_STATUS_OF } from '../server/edge/http-status.js';
 import { type HttpAnswer, labClient, rawRequest } from './support/http.js';
 import { rejection, startTestServer, uniqueResource, waitFor } from './support/server.js';
 

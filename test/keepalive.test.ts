@@ -51,7 +51,7 @@ describe('KeepAlive lease streams', () => {
     });
     expect(lost.reason).toMatch(/validity ran out/);
     await waitFor('the lock to expire', async () => !(await lock.describe({ resource })).locked, 3_000);
-    expect(server.coordinator.engine.status().quorumAvailable).toBe(true);
+    expect(server.coordinator.status().quorumAvailable).toBe(true);
   });
 
   it('a lease taken over after expiry is pushed as LOST on the old holder’s stream', async () => {
@@ -157,7 +157,7 @@ describe('KeepAlive lease streams', () => {
     expect((await fresh.nth(1)).reason).toMatch(/^renewal failed, retry: extend: quorum unavailable/);
     const lost = await stream.nth(3, 3_000);
     expect(lost.state).toBe(LeaseState.LEASE_STATE_LOST);
-    expect(server.coordinator.engine.status().quorumAvailable).toBe(false);
+    expect(server.coordinator.status().quorumAvailable).toBe(false);
   });
 
   it('a renewal failed for want of a quorum never reports validity beyond the last successful renewal', async () => {
@@ -271,7 +271,7 @@ describe('KeepAlive lease streams', () => {
       LeaseState.LEASE_STATE_HELD,
       LeaseState.LEASE_STATE_RELEASED,
     ]);
-    expect(server.coordinator.sessionCount).toBe(0);
+    expect(server.coordinator.keepAliveStreamCount).toBe(0);
   });
 
   it('killing the client process mid-stream does not release the lock early: it runs out its validity', async () => {
@@ -297,7 +297,11 @@ describe('KeepAlive lease streams', () => {
     await waitFor('two renewals from the client process', () => lines().length >= 2, 15_000);
     const token = lines()[0]!.fencingToken;
     child.kill('SIGKILL');
-    await waitFor('the server to see the stream end', () => server.coordinator.sessionCount === 0, 5_000);
+    await waitFor(
+      'the server to see the stream end',
+      () => server.coordinator.keepAliveStreamCount === 0,
+      5_000,
+    );
     const after = await lock.describe({ resource });
     expect(after).toMatchObject({ locked: true, fencingToken: token });
     await waitFor(

@@ -83,7 +83,7 @@ function lease(ttlMs = 300, validityMs = 290): Lease {
   const owner = { extend: async () => 0, release: async () => true, ended: () => undefined };
   const id = (++next).toString(16).padStart(32, '0');
   const grant = { resource: `r${next}`, lockId: id, fencingToken: 7, ttlMs, clientId: 't', nodes: [] };
-  const result = new Lease({ ...grant, sentAt: performance.now(), validityMs }, owner);
+  const result = new Lease({ ...grant, queuedMs: 0, sentAt: performance.now(), validityMs }, owner);
   onTestFinished(() => result.markReleased());
   return result;
 }

@@ -20,6 +20,8 @@ export interface LeaseGrant {
   nodes: readonly string[];
   /** performance.now() when the request that was granted was sent. */
   sentAt: number;
+  /** How long the server held the request before the attempt that granted it began (Lease.queued_ms). */
+  queuedMs: number;
   validityMs: number;
 }
 
@@ -27,8 +29,10 @@ export interface LeaseGrant {
  * A lease on a resource: the right to act on it until `signal` aborts. Obtained from LockClient.acquire; renewed
  * automatically over the client's KeepAlive stream (about every third of the ttl) until released.
  *
- * The lease's deadline is kept on this process's monotonic clock as `send time of the granting request +
- * validity` (RELIABILITY D2), never from when the answer arrived, and moves only with successful renewals.
+ * The lease's deadline is kept on this process's monotonic clock as `send time of the granting request + time
+ * the server held it before the granting attempt (queued_ms) + validity`, never from when the answer arrived,
+ * and moves only with successful renewals. The server's attempt began no earlier than that send time + queued_ms,
+ * and validity counts from the attempt's start, so the deadline is never later than the lock's.
  * `signal` aborts with a LeaseLostError the moment the server says the lease is lost or the deadline passes
  * without a renewal, and with a LeaseReleasedError when it is released (also when the deadline passes while its
  * release is in flight: the holder had let go already). `isHeld()` checks the clock itself, so
@@ -72,7 +76,7 @@ export class Lease implements AsyncDisposable {
     this.nodes = grant.nodes;
     this.ttl = grant.ttlMs;
     this.effectiveTtl = grant.ttlMs || grant.validityMs;
-    this.deadline = grant.sentAt + grant.validityMs;
+    this.deadline = grant.sentAt + grant.queuedMs + grant.validityMs;
     this.armDeadline();
   }
 

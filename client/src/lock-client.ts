@@ -252,14 +252,16 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
           ),
         );
         if (!lease) throw new LockError('the server answered without a lease', 'INTERNAL', '', resource);
-        if (performance.now() - sentAt > lease.validityMs / 3) {
-          // More than a third of the validity went by before the answer arrived: time spent in the server's
-          // queue, or a slow network. The deadline counts from the send (RELIABILITY D2), so this lease would
-          // expire before its first renewal, or already has (S2). Reclaim it at once: the same lease, renewed,
-          // its validity counted from the new send.
+        // The lease counts from the start of the server's granting attempt: sentAt + queuedMs (the time it
+        // waited in the server's queue is known and not lost).
+        const startedAt = sentAt + lease.queuedMs;
+        if (performance.now() - startedAt > lease.validityMs / 3) {
+          // More than a third of the validity went by between the granting attempt and the answer: a slow
+          // network or a stalled process. This lease would expire before its first renewal, or already has.
+          // Reclaim it at once: the same lease, renewed, its validity counted from the new send.
           if (++reclaims > MAX_RECLAIMS) {
             throw new LockError(
-              `the lease on "${resource}" kept arriving too late to use (validity ${lease.validityMs} ms, answer after ${Math.round(performance.now() - sentAt)} ms); use a longer ttl`,
+              `the lease on "${resource}" kept arriving too late to use (validity ${lease.validityMs} ms, answer ${Math.round(performance.now() - startedAt)} ms after the granting attempt began); use a longer ttl`,
               'DEADLINE_EXCEEDED',
               'VALIDITY_EXHAUSTED',
               resource,
@@ -267,8 +269,18 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
           }
           continue;
         }
-        const { fencingToken, validityMs, nodes } = lease;
-        const grant = { resource, lockId, fencingToken, ttlMs, clientId, nodes, sentAt, validityMs };
+        const { fencingToken, validityMs, nodes, queuedMs } = lease;
+        const grant = {
+          resource,
+          lockId,
+          fencingToken,
+          ttlMs,
+          clientId,
+          nodes,
+          sentAt,
+          queuedMs,
+          validityMs,
+        };
         return this.hold(new Lease(grant, this.owner), options.autoRenew ?? true);
       } catch (mapped) {
         const waitRemains = waitMs === 0 || performance.now() - started < waitMs;

@@ -1,6 +1,7 @@
 import type { AdminServiceImplementation } from '../../gen/redlease/v1/admin.js';
-import type { Coordinator } from '../coordinator/coordinator.js';
-import { modeFromProto, modeToProto, nodeToProto } from './convert.js';
+import type { Coordinator } from '../coordinator/index.js';
+import { nodeToProto } from '../edge/convert.js';
+import { modeFromProto, modeToProto } from './convert.js';
 
 /** AdminService: mode and node status. Access rules live in the authentication middleware. */
 export function adminService(coordinator: Coordinator): AdminServiceImplementation {
@@ -14,7 +15,7 @@ export function adminService(coordinator: Coordinator): AdminServiceImplementati
     },
 
     async listNodes() {
-      const status = coordinator.engine.status();
+      const status = coordinator.status();
       return {
         nodes: status.nodes.map(nodeToProto),
         quorum: status.quorum,

@@ -5,10 +5,10 @@ import type {
   KeepAliveResponse,
   LockServiceImplementation,
 } from '../../gen/redlease/v1/lock.js';
-import type { Coordinator } from '../coordinator/coordinator.js';
-import { LimitError } from '../coordinator/errors.js';
+import { type Coordinator, LimitError } from '../coordinator/index.js';
+import { answerToProto, describeToProto, leaseToProto } from '../edge/convert.js';
 import { AsyncChannel } from './async-channel.js';
-import { answerToProto, leaseToProto, optional, ttlFromProto } from './convert.js';
+import { optional, ttlFromProto } from './convert.js';
 import { type SessionOperations, session } from './session.js';
 
 /** Acquire, Release and Extend, as unary calls and as Session operations alike. */
@@ -52,16 +52,7 @@ export function lockService(coordinator: Coordinator, log: Logger): LockServiceI
     extend: (request) => ops.extend(request),
 
     async describe(request) {
-      const state = await coordinator.describe(request.resource);
-      return {
-        resource: state.resource,
-        locked: state.locked,
-        holderClientId: state.holderClientId,
-        fencingToken: state.fencingToken,
-        validityMs: state.validityMs,
-        nodes: state.nodes.map((n) => ({ ...n, ttlMs: Math.max(0, n.ttlMs) })),
-        waiters: state.waiters,
-      };
+      return describeToProto(await coordinator.describe(request.resource));
     },
 
     keepAlive: (requests, context) => keepAlive(coordinator, requests, context),
@@ -70,9 +61,9 @@ export function lockService(coordinator: Coordinator, log: Logger): LockServiceI
 }
 
 /**
- * Reads requests into the session while the session's answers and unasked LOST notices flow out through one
+ * Reads requests into the coordinator's KeepAliveStream while its answers and unasked LOST notices flow out through one
  * channel. The stream ends when the client half-closes and every answer is out, or with a status for a
- * stream-wide problem; either way the session stops watching its leases without releasing them.
+ * stream-wide problem; either way the coordinator stops watching its leases without releasing them.
  */
 async function* keepAlive(
   coordinator: Coordinator,
@@ -80,7 +71,7 @@ async function* keepAlive(
   context: CallContext,
 ): AsyncGenerator<KeepAliveResponse> {
   const channel = new AsyncChannel<KeepAliveResponse>();
-  const session = coordinator.openSession({
+  const stream = coordinator.openKeepAlive({
     send: (answer) => channel.push(answerToProto(answer)),
     fail: (error) => channel.fail(error),
     end: () => channel.end(),
@@ -93,7 +84,7 @@ async function* keepAlive(
     const maxBacklog = 4 * coordinator.limits.maxLeasesPerStream;
     for await (const request of requests) {
       if (channel.size > maxBacklog) {
-        session.fail(
+        stream.fail(
           new LimitError(
             'KEEPALIVE_FLOOD',
             `${channel.size} answers on this KeepAlive stream are unread (limit ${maxBacklog}); read answers before sending more requests`,
@@ -101,20 +92,20 @@ async function* keepAlive(
         );
         return;
       }
-      session.submit({
+      stream.submit({
         resource: request.resource,
         lockId: request.lockId,
         ttlMs: ttlFromProto(request.ttlMs),
         release: request.release,
       });
     }
-    await session.drained();
+    await stream.drained();
     channel.end();
   })().catch((error: unknown) => channel.fail(error instanceof Error ? error : new Error(String(error))));
   try {
     yield* channel;
   } finally {
     context.signal.removeEventListener('abort', onAbort);
-    session.close();
+    stream.close();
   }
 }

@@ -12,11 +12,14 @@ import type {
   SessionRequest,
   SessionResponse,
 } from '../../gen/redlease/v1/lock.js';
-import type { Coordinator } from '../coordinator/coordinator.js';
-import { LimitError, ShuttingDownError } from '../coordinator/errors.js';
-import { InvalidArgumentError } from '../redlock/index.js';
+import {
+  type Coordinator,
+  InvalidArgumentError,
+  LimitError,
+  ShuttingDownError,
+} from '../coordinator/index.js';
+import { errorStatus } from '../edge/status.js';
 import { AsyncChannel } from './async-channel.js';
-import { toServerError } from './status.js';
 
 /** For the type checker: an Acquire always runs with its own controller's signal. */
 const NEVER = new AbortController().signal;
@@ -156,12 +159,12 @@ async function run(
   }
 }
 
-/** The status the unary call would have ended with, as a SessionError (status.ts has the one table). */
+/** The status the unary call would have ended with, as a SessionError (edge/status.ts has the one table). */
 function sessionError(error: unknown, signal: AbortSignal | undefined, log: Logger): SessionError {
   if (isAbortError(error) && signal?.aborted) {
     return { code: Status.CANCELLED, message: 'cancelled by the client', reason: 'CANCELLED' };
   }
-  const mapped = toServerError(error);
+  const mapped = errorStatus(error);
   if (mapped) return { code: mapped.status, message: mapped.message, reason: mapped.reason };
   log.error({ err: error, method: '/redlease.v1.LockService/Session' }, 'internal error');
   return { code: Status.INTERNAL, message: 'internal error; the server logged the details', reason: '' };

@@ -10,13 +10,12 @@ import { isAbortError } from 'abort-controller-x';
 import { Status } from 'nice-grpc';
 import type { Logger } from 'pino';
 import type { TlsConfig } from '../config.js';
-import type { Coordinator } from '../coordinator/coordinator.js';
-import { type Authenticator, isLoopbackPeer } from '../grpc/auth.js';
-import { toServerError } from '../grpc/status.js';
+import { type Coordinator, InvalidArgumentError } from '../coordinator/index.js';
+import { type Authenticator, isLoopbackPeer } from '../edge/auth.js';
+import { HTTP_STATUS_OF } from '../edge/http-status.js';
+import { errorStatus } from '../edge/status.js';
 import type { Metrics } from '../metrics.js';
-import { InvalidArgumentError } from '../redlock/index.js';
 import { HttpError } from './http-error.js';
-import { HTTP_STATUS_OF } from './http-status.js';
 import { type LabRequest, type LabRoute, labRoutes } from './lab-api.js';
 
 export interface HttpServerOptions {
@@ -244,18 +243,10 @@ function describeError(error: unknown, signal: AbortSignal): Failure {
       headers: error.headers,
     };
   }
-  const mapped = toServerError(error);
+  const mapped = errorStatus(error);
   if (mapped) {
-    return {
-      httpStatus: HTTP_STATUS_OF[mapped.status],
-      code: mapped.status,
-      error: {
-        code: Status[mapped.status],
-        reason: mapped.reason,
-        message: mapped.message,
-        ...(error instanceof InvalidArgumentError && { field: error.field }),
-      },
-    };
+    const { status, ...fields } = mapped;
+    return { httpStatus: HTTP_STATUS_OF[status], code: status, error: { code: Status[status], ...fields } };
   }
   if (signal.aborted && isAbortError(error)) {
     return {

@@ -1,7 +1,13 @@
 import type { IncomingMessage } from 'node:http';
-import type { Coordinator } from '../coordinator/coordinator.js';
-import type { AuthTarget } from '../grpc/auth.js';
-import { InvalidArgumentError, type Lease, type Mode, type NodeStatus } from '../redlock/index.js';
+import {
+  type Coordinator,
+  type Grant,
+  InvalidArgumentError,
+  type Lease,
+  type Mode,
+} from '../coordinator/index.js';
+import type { AuthTarget } from '../edge/auth.js';
+import { describeToProto, leaseToProto, nodeToProto, snakeKeys } from '../edge/convert.js';
 import { readJsonBody } from './json-body.js';
 
 /** What a handler gets: the request, its parsed URL, the path parameter, and a signal that aborts when the client goes away. */
@@ -92,24 +98,7 @@ export function labRoutes(coordinator: Coordinator, maxBodyBytes: number): LabRo
       name: 'Describe',
       auth: 'lock',
       async handle(call) {
-        const state = await coordinator.describe(call.param);
-        return {
-          status: 200,
-          body: {
-            resource: state.resource,
-            locked: state.locked,
-            holder_client_id: state.holderClientId,
-            fencing_token: state.fencingToken,
-            validity_ms: state.validityMs,
-            nodes: state.nodes.map((n) => ({
-              node: n.node,
-              reachable: n.reachable,
-              held: n.held,
-              ttl_ms: Math.max(0, n.ttlMs),
-            })),
-            waiters: state.waiters,
-          },
-        };
+        return { status: 200, body: snakeKeys(describeToProto(await coordinator.describe(call.param))) };
       },
     },
     {
@@ -119,7 +108,7 @@ export function labRoutes(coordinator: Coordinator, maxBodyBytes: number): LabRo
       auth: 'open',
       async handle() {
         // Per-node state and the quorum only: no addresses, lock names or ids (the endpoint is open).
-        const status = coordinator.engine.status();
+        const status = coordinator.status();
         const serving = status.quorumAvailable && !coordinator.shuttingDown;
         return {
           status: serving ? 200 : 503,
@@ -182,11 +171,11 @@ export function labRoutes(coordinator: Coordinator, maxBodyBytes: number): LabRo
       name: 'ListNodes',
       auth: 'admin',
       async handle() {
-        const status = coordinator.engine.status();
+        const status = coordinator.status();
         return {
           status: 200,
           body: {
-            nodes: status.nodes.map(nodeJson),
+            nodes: status.nodes.map((node) => snakeKeys(nodeToProto(node))),
             quorum: status.quorum,
             quorum_available: status.quorumAvailable,
             mode: status.mode,
@@ -208,36 +197,14 @@ function modeFrom(value: unknown): Mode {
   );
 }
 
-/** A lease with the proto's field names, plus the lab's `nodes_acquired` (how many nodes granted) and `client_id`. */
-function leaseJson(lease: Lease) {
+/** A lease with the proto's field names, plus the lab's `nodes_acquired` (how many nodes granted), `ttl_ms`, `mode`
+ *  and `client_id`. */
+function leaseJson(lease: Lease | Grant) {
   return {
-    resource: lease.resource,
-    lock_id: lease.lockId,
-    fencing_token: lease.fencingToken,
-    valid_until_ms: lease.validUntilMs,
-    validity_ms: lease.validityMs,
+    ...snakeKeys(leaseToProto(lease)),
     ttl_ms: lease.ttlMs,
     nodes_acquired: lease.nodes.length,
-    nodes: lease.nodes,
-    quorum: lease.quorum,
-    attempts: lease.attempts,
     mode: lease.mode,
     client_id: lease.clientId,
-  };
-}
-
-/** ListNodes' NodeStatus with the proto's field names. */
-function nodeJson(node: NodeStatus) {
-  return {
-    name: node.name,
-    address: node.address,
-    up: node.up,
-    voting: node.voting,
-    latency_ms: node.latencyMs,
-    run_id: node.runId,
-    quarantined: node.quarantined,
-    quarantine_remaining_ms: node.quarantineRemainingMs,
-    quarantine_reason: node.quarantineReason,
-    error: node.error,
   };
 }

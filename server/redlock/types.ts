@@ -16,6 +16,8 @@ export interface Lease {
   validUntilMs: number;
   /** End of validity on this process's monotonic clock (`performance.now()` ms). */
   deadline: number;
+  /** When the attempt that granted (or extended) it began, on the same clock: validity counts from here. */
+  startedAt: number;
   /** Nodes that hold the lock with a fence counter at the token (the granting quorum). */
   nodes: string[];
   /** Votes needed. */

@@ -140,8 +140,8 @@ export interface Lease {
    * successful attempt took minus an allowance for clock drift (proportional to ttl_ms plus a
    * few ms), measured by the server on a monotonic clock from the start of that attempt. Always
    * greater than 0 in a lease that is returned. The holder must stop relying on the lock after
-   * send_time + validity_ms on its own monotonic clock, where send_time is when it sent the
-   * request (not when the answer arrived), unless it renewed the lease before then.
+   * send_time + queued_ms + validity_ms on its own monotonic clock, where send_time is when it
+   * sent the request (not when the answer arrived), unless it renewed the lease before then.
    */
   validityMs: number;
   /**
@@ -166,6 +166,17 @@ export interface Lease {
    * and retried after a short random delay, also while waiting in the queue.
    */
   attempts: number;
+  /**
+   * How long the server held the request before the attempt that succeeded began, in whole
+   * milliseconds rounded down, on its monotonic clock: time in the resource's wait queue, and
+   * earlier attempts with their retry delays. validity_ms counts from the start of that attempt,
+   * so the holder's deadline is send_time + queued_ms + validity_ms. That is safe: the request
+   * reached the server no earlier than it was sent, so the attempt began no earlier than
+   * send_time + queued_ms. A client that ignores this field (an older one, or one that treats it
+   * as 0) only gets an earlier, still safe, deadline. 0 for Extend, and when the first attempt
+   * succeeded at once.
+   */
+  queuedMs: number;
 }
 
 /** Request for LockService.Release. */
@@ -233,14 +244,19 @@ export interface KeepAliveRequest {
 
 /**
  * One message on a LockService.KeepAlive stream, from the server: either the answer to exactly
- * one KeepAliveRequest, or an unsolicited LOST notice.
+ * one KeepAliveRequest, or an unsolicited notice that a lease on the stream ended: LOST, or
+ * RELEASED when a Release call (through any channel of this server) released it.
  */
 export interface KeepAliveResponse {
   /** Resource of the lease this message is about. */
   resource: string;
   /** lock_id of the lease this message is about (the client's own; the stream is private to it). */
   lockId: string;
-  /** HELD, LOST or RELEASED; never UNSPECIFIED. Unsolicited messages are always LOST. */
+  /**
+   * HELD, LOST or RELEASED; never UNSPECIFIED. Unsolicited messages are LOST, or RELEASED when
+   * the lease's own lock id released it through a Release call on this server (the holder let
+   * go: not a loss). A renewal that races such a Release is answered RELEASED, never LOST.
+   */
   state: LeaseState;
   /**
    * For HELD: how long the holder may rely on the lease, in milliseconds, measured by the
@@ -597,6 +613,7 @@ function createBaseLease(): Lease {
     nodes: [],
     quorum: 0,
     attempts: 0,
+    queuedMs: 0,
   };
 }
 
@@ -625,6 +642,9 @@ export const Lease: MessageFns<Lease> = {
     }
     if (message.attempts !== 0) {
       writer.uint32(64).uint32(message.attempts);
+    }
+    if (message.queuedMs !== 0) {
+      writer.uint32(72).uint32(message.queuedMs);
     }
     return writer;
   },
@@ -706,6 +726,14 @@ export const Lease: MessageFns<Lease> = {
             message.attempts = reader.uint32();
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.queuedMs = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -746,6 +774,11 @@ export const Lease: MessageFns<Lease> = {
         : [],
       quorum: isSet(object.quorum) ? globalThis.Number(object.quorum) : 0,
       attempts: isSet(object.attempts) ? globalThis.Number(object.attempts) : 0,
+      queuedMs: isSet(object.queuedMs)
+        ? globalThis.Number(object.queuedMs)
+        : isSet(object.queued_ms)
+        ? globalThis.Number(object.queued_ms)
+        : 0,
     };
   },
 
@@ -775,6 +808,9 @@ export const Lease: MessageFns<Lease> = {
     if (message.attempts !== 0) {
       obj.attempts = Math.round(message.attempts);
     }
+    if (message.queuedMs !== 0) {
+      obj.queuedMs = Math.round(message.queuedMs);
+    }
     return obj;
   },
 
@@ -791,6 +827,7 @@ export const Lease: MessageFns<Lease> = {
     message.nodes = object.nodes?.map((e) => e) || [];
     message.quorum = object.quorum ?? 0;
     message.attempts = object.attempts ?? 0;
+    message.queuedMs = object.queuedMs ?? 0;
     return message;
   },
 };

@@ -1,7 +1,4 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { ServerMiddleware } from 'nice-grpc';
-import { AdminServiceDefinition } from '../../gen/redlease/v1/admin.js';
-import { LockServiceDefinition } from '../../gen/redlease/v1/lock.js';
 
 export interface AuthOptions {
   /** Bearer token for AdminService; undefined: admin calls only from loopback peers. */
@@ -9,9 +6,6 @@ export interface AuthOptions {
   /** Bearer tokens accepted for LockService; empty: no client authentication. */
   clientTokens: readonly string[];
 }
-
-const ADMIN_PREFIX = `/${AdminServiceDefinition.fullName}/`;
-const LOCK_PREFIX = `/${LockServiceDefinition.fullName}/`;
 
 /** What a call reaches: admin operations, lock operations, or open endpoints (health, reflection, metrics). */
 export type AuthTarget = 'admin' | 'lock' | 'open';
@@ -93,20 +87,6 @@ export class Authenticator {
       }
     }
   }
-}
-
-/** The gRPC edge of the Authenticator: by method path and the `authorization` metadata. */
-export function authentication(authenticator: Authenticator): ServerMiddleware {
-  return async function* authenticate(call, context) {
-    const path = call.method.path;
-    const target = path.startsWith(ADMIN_PREFIX) ? 'admin' : path.startsWith(LOCK_PREFIX) ? 'lock' : 'open';
-    authenticator.check(
-      target,
-      () => context.metadata.get('authorization'),
-      () => isLoopbackPeer(context.peer),
-    );
-    return yield* call.next(call.request, context);
-  };
 }
 
 function bearer(header: string | undefined): string | undefined {

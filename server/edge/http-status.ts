@@ -2,7 +2,7 @@ import { Status } from 'nice-grpc';
 
 /**
  * The one table from gRPC status codes to HTTP statuses, for every error the lab JSON API sends (the domain's
- * errors reach it as gRPC codes through grpc/status.ts). It follows the gRPC–HTTP mapping of Google's APIs
+ * errors reach it as gRPC codes through status.ts beside it). It follows the gRPC–HTTP mapping of Google's APIs
  * (google.rpc.Code), as grpc-gateway and connect-es do.
  */
 export const HTTP_STATUS_OF: Readonly<Record<Status, number>> = {

@@ -1,5 +1,4 @@
-import { type InvalidArgumentError, NoQuorumError, NotHolderError } from '../redlock/index.js';
-import type { Coordinator } from './coordinator.js';
+import { type Lease, NoQuorumError, NotHolderError, type ReleaseResult } from '../redlock/index.js';
 import { LimitError } from './errors.js';
 import type { LossKind } from './lock-events.js';
 
@@ -21,18 +20,18 @@ export interface KeepAliveAnswer {
   reason: string;
 }
 
-/** Where a session's answers and unasked LOST notices go, and how it ends the stream. */
-export interface SessionOutput {
+/** Where a stream's answers and unasked notices go, and how it ends the call. */
+export interface StreamOutput {
   send(answer: KeepAliveAnswer): void;
-  /** Ends the stream with a status for a stream-wide problem. */
+  /** Ends the call with a status for a stream-wide problem. */
   fail(error: Error): void;
-  /** Ends the stream normally (idle: nothing attached, nothing asked). */
+  /** Ends the call normally (idle: nothing attached, nothing asked). */
   end(): void;
 }
 
-/** A lease attached to a KeepAlive session: what the server knows of it between renewals. */
+/** A lease attached to a KeepAlive stream: what the server knows of it between renewals. */
 export interface AttachedLease {
-  readonly session: LeaseSession;
+  readonly stream: KeepAliveStream;
   readonly resource: string;
   readonly lockId: string;
   fencingToken: number;
@@ -41,22 +40,44 @@ export interface AttachedLease {
   deadline: number;
   /** The same as a wall-clock estimate (unix ms), as answered then. */
   validUntilMs: number;
-  /** Renewals in flight: while one is, the deadline timer defers to its outcome. */
+  /** Renewals in flight: while one is, the deadline timer and release announcements defer to its outcome. */
   renewing: number;
   timer: NodeJS.Timeout | undefined;
+}
+
+/**
+ * What a stream needs from the rest of the coordinator (the lease registry implements it): the lock operations,
+ * and the bookkeeping that lets grants, releases and announcements elsewhere reach the stream's leases.
+ */
+export interface StreamHost {
+  /** Throws InvalidArgumentError for a malformed resource, lock id or ttl. */
+  validate(resource: string, lockId: string, ttlMs: number | undefined): void;
+  renew(resource: string, lockId: string, ttlMs: number | undefined): Promise<Lease>;
+  release(resource: string, lockId: string, from: KeepAliveStream): Promise<ReleaseResult>;
+  /**
+   * Whether a Release call on this server released `lockId` on `resource`: resolves true once such a release
+   * succeeded, false when there was none, or it failed. `since` (monotonic ms) ignores releases that began
+   * earlier.
+   */
+  releasedByHolder(resource: string, lockId: string, since?: number): Promise<boolean>;
+  attach(lease: AttachedLease): void;
+  detach(lease: AttachedLease): void;
+  lost(lease: AttachedLease, kind: LossKind, reason: string): void;
+  closed(stream: KeepAliveStream): void;
 }
 
 /** Requests waiting or running per stream, beyond which a client is flooding: 4 per lease it may carry. */
 const PENDING_PER_LEASE = 4;
 
 /**
- * The server side of one KeepAlive stream. The server renews only when asked; between requests it watches each
- * attached lease and pushes LOST, unasked, when it learns the lease is gone: its validity ran out with no
- * renewal, another lease took the resource, or it was released elsewhere. Requests for one lease are handled in
- * order; different leases run concurrently. Closing the session never releases anything: the locks run out
- * their validity (D3).
+ * The server side of one KeepAlive call. The server renews only when asked; between requests it watches each
+ * attached lease and pushes LOST, unasked, when it learns the lease is gone: its validity ran out with no renewal,
+ * another lease took the resource, or it was released through another replica. A Release of the lease's own lock
+ * id through this server is its holder letting go: RELEASED, never LOST. Requests for one lease are handled in
+ * order; different leases run concurrently. Closing the stream never releases anything: the locks run out their
+ * validity.
  */
-export class LeaseSession {
+export class KeepAliveStream {
   private readonly leases = new Map<string, AttachedLease>();
   private readonly chains = new Map<string, Promise<void>>();
   private pending = 0;
@@ -66,8 +87,8 @@ export class LeaseSession {
   private idleTimer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly coordinator: Coordinator,
-    private readonly output: SessionOutput,
+    private readonly host: StreamHost,
+    private readonly output: StreamOutput,
     private readonly maxLeases: number,
     /** A stream with no lease attached and no request in flight is ended after this long. */
     private readonly idleMs: number,
@@ -94,13 +115,9 @@ export class LeaseSession {
   submit(request: KeepAliveRequest): void {
     if (this.closed) return;
     try {
-      this.coordinator.engine.validateLease(
-        request.resource,
-        request.lockId,
-        request.release ? undefined : request.ttlMs,
-      );
+      this.host.validate(request.resource, request.lockId, request.release ? undefined : request.ttlMs);
     } catch (error) {
-      this.fail(error as InvalidArgumentError);
+      this.fail(error as Error);
       return;
     }
     const limit = Math.max(this.maxLeases, 1) * PENDING_PER_LEASE;
@@ -113,7 +130,7 @@ export class LeaseSession {
       );
       return;
     }
-    const key = `${request.resource}\n${request.lockId}`;
+    const key = keyOf(request);
     if (!request.release && !this.leases.has(key) && this.leases.size >= this.maxLeases) {
       this.fail(this.tooManyLeases());
       return;
@@ -123,7 +140,7 @@ export class LeaseSession {
     this.armIdleTimer();
     const previous = this.chains.get(key) ?? Promise.resolve();
     const next = previous
-      .then(() => this.handle(key, request))
+      .then(() => (request.release ? this.release(key, request) : this.renew(key, request)))
       .then(
         (answer) => {
           if (answer && !this.closed) this.output.send(answer);
@@ -145,25 +162,33 @@ export class LeaseSession {
     return this.idle;
   }
 
-  private async handle(key: string, request: KeepAliveRequest): Promise<KeepAliveAnswer | undefined> {
+  private async release(key: string, request: KeepAliveRequest): Promise<KeepAliveAnswer | undefined> {
+    if (this.closed) return undefined;
+    const lease = this.leases.get(key);
+    if (lease) this.detach(lease);
+    try {
+      const result = await this.host.release(request.resource, request.lockId, this);
+      return ended(request, 'released', result.fencingToken || lease?.fencingToken || 0, '');
+    } catch (error) {
+      if (error instanceof NotHolderError || error instanceof NoQuorumError) {
+        return ended(request, 'lost', lease?.fencingToken ?? 0, error.message);
+      }
+      throw error;
+    }
+  }
+
+  private async renew(key: string, request: KeepAliveRequest): Promise<KeepAliveAnswer | undefined> {
     if (this.closed) return undefined;
     const { resource, lockId } = request;
     const lease = this.leases.get(key);
-    if (request.release) {
-      if (lease) this.detach(lease);
-      try {
-        const result = await this.coordinator.release(resource, lockId, this);
-        return answer(request, 'released', result.fencingToken || lease?.fencingToken || 0, '');
-      } catch (error) {
-        if (error instanceof NotHolderError || error instanceof NoQuorumError) {
-          return answer(request, 'lost', lease?.fencingToken ?? 0, error.message);
-        }
-        throw error;
-      }
-    }
     if (lease) lease.renewing++;
+    const started = performance.now();
     try {
-      const renewed = await this.coordinator.extend(resource, lockId, request.ttlMs, true);
+      const renewed = await this.host.renew(resource, lockId, request.ttlMs);
+      // A Release of this lock id that began meanwhile ran after the renewal on the nodes: the holder let go.
+      if (await this.host.releasedByHolder(resource, lockId, started)) {
+        return this.releasedMeanwhile(request, lease, renewed.fencingToken);
+      }
       if (this.closed) return undefined;
       let current = this.leases.get(key);
       if (!current) {
@@ -187,8 +212,12 @@ export class LeaseSession {
       };
     } catch (error) {
       if (error instanceof NotHolderError) {
+        // Released by its holder through another call, before or while this renewal ran: not a loss.
+        if (await this.host.releasedByHolder(resource, lockId)) {
+          return this.releasedMeanwhile(request, lease, lease?.fencingToken ?? 0);
+        }
         if (lease) this.forget(lease, 'not_held', error.message);
-        return answer(request, 'lost', lease?.fencingToken ?? 0, error.message);
+        return ended(request, 'lost', lease?.fencingToken ?? 0, error.message);
       }
       if (error instanceof NoQuorumError) {
         // Not renewed, not known to be lost: what is left of the previous validity, counted now (the failed
@@ -197,7 +226,7 @@ export class LeaseSession {
         if (lease && left <= 0) {
           const reason = `validity ran out while renewal failed: ${error.message}`;
           this.forget(lease, 'renewal_failed', reason);
-          return answer(request, 'lost', lease.fencingToken, reason);
+          return ended(request, 'lost', lease.fencingToken, reason);
         }
         if (lease && this.leases.get(key) === lease) this.schedule(lease);
         return {
@@ -216,6 +245,17 @@ export class LeaseSession {
     }
   }
 
+  /** The answer to a renewal that a Release of the same lock id overtook: detached (if it was), RELEASED. */
+  private releasedMeanwhile(
+    request: KeepAliveRequest,
+    lease: AttachedLease | undefined,
+    fencingToken: number,
+  ): KeepAliveAnswer | undefined {
+    if (lease && this.leases.get(keyOf(lease)) === lease) this.detach(lease);
+    if (this.closed) return undefined;
+    return ended(request, 'released', fencingToken, 'released by a Release call');
+  }
+
   private tooManyLeases(): LimitError {
     return new LimitError(
       'LEASES_PER_STREAM_LIMIT',
@@ -225,7 +265,7 @@ export class LeaseSession {
 
   private attach(key: string, request: KeepAliveRequest): AttachedLease {
     const lease: AttachedLease = {
-      session: this,
+      stream: this,
       resource: request.resource,
       lockId: request.lockId,
       fencingToken: 0,
@@ -236,7 +276,7 @@ export class LeaseSession {
       timer: undefined,
     };
     this.leases.set(key, lease);
-    this.coordinator.attach(lease);
+    this.host.attach(lease);
     return lease;
   }
 
@@ -259,29 +299,29 @@ export class LeaseSession {
   /** Pushes LOST, unasked, and stops watching the lease. */
   lose(lease: AttachedLease, kind: LossKind, reason: string): void {
     if (this.closed || !this.forget(lease, kind, reason)) return;
-    this.output.send(answer(lease, 'lost', lease.fencingToken, reason));
+    this.output.send(ended(lease, 'lost', lease.fencingToken, reason));
   }
 
   /** The lease's lock id released it through a Release call: stop watching it and say RELEASED, unasked. */
   released(lease: AttachedLease): void {
-    if (this.closed || this.leases.get(`${lease.resource}\n${lease.lockId}`) !== lease) return;
+    if (this.closed || this.leases.get(keyOf(lease)) !== lease) return;
     this.detach(lease);
-    this.output.send(answer(lease, 'released', lease.fencingToken, 'released by a Release call'));
+    this.output.send(ended(lease, 'released', lease.fencingToken, 'released by a Release call'));
   }
 
-  /** Stops watching a lost lease and logs the loss, once: false when it was no longer attached. */
+  /** Stops watching a lost lease and reports the loss, once: false when it was no longer attached. */
   private forget(lease: AttachedLease, kind: LossKind, reason: string): boolean {
-    if (this.leases.get(`${lease.resource}\n${lease.lockId}`) !== lease) return false;
+    if (this.leases.get(keyOf(lease)) !== lease) return false;
     this.detach(lease);
-    this.coordinator.lost(lease, kind, reason);
+    this.host.lost(lease, kind, reason);
     return true;
   }
 
   private detach(lease: AttachedLease): void {
     clearTimeout(lease.timer);
     lease.timer = undefined;
-    this.leases.delete(`${lease.resource}\n${lease.lockId}`);
-    this.coordinator.detach(lease);
+    this.leases.delete(keyOf(lease));
+    this.host.detach(lease);
     this.armIdleTimer();
   }
 
@@ -292,18 +332,22 @@ export class LeaseSession {
     this.output.fail(error);
   }
 
-  /** The stream ended: stop watching; never release (the locks run out their validity). */
+  /** The call ended: stop watching; never release (the locks run out their validity). */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.idleTimer);
     for (const lease of [...this.leases.values()]) this.detach(lease);
-    this.coordinator.sessionClosed(this);
+    this.host.closed(this);
     this.resolveIdle?.();
   }
 }
 
-function answer(
+function keyOf(lease: { resource: string; lockId: string }): string {
+  return `${lease.resource}\n${lease.lockId}`;
+}
+
+function ended(
   lease: { resource: string; lockId: string },
   state: 'lost' | 'released',
   fencingToken: number,

@@ -1,0 +1,152 @@
+import type { Logger } from 'pino';
+import type { Lease, ReleaseResult } from '../redlock/index.js';
+import { HeldLeases } from './held-leases.js';
+import { failureOutcome, type LockEvents, type LossKind, NO_EVENTS, type Outcome } from './lock-events.js';
+
+/** Who a lost lease belonged to, for the log line. */
+export interface LostLease {
+  resource: string;
+  lockId: string;
+  clientId: string;
+  fencingToken: number;
+}
+
+/**
+ * The lock event log: one log line per lock event, the same event to the metrics (`LockEvents`), and the leases
+ * this server believes held (the `redlease_held_locks` gauge, and how a new grant is told from an idempotent
+ * re-send). Every other part of the coordinator reports here and nowhere else, so what a lock did is read in one
+ * place.
+ */
+export class LockLog {
+  private readonly held = new HeldLeases();
+
+  constructor(
+    private readonly log: Logger,
+    /** Told of every outcome (the metrics). */
+    private readonly events: LockEvents = NO_EVENTS,
+  ) {}
+
+  /** Leases granted or extended through this server that are still within their validity, as far as it knows. */
+  get heldCount(): number {
+    return this.held.count;
+  }
+
+  /**
+   * A grant. A re-send that got back the lease its lock id already held (same token) is `reclaimed`: logged and
+   * counted apart, so one grant is never counted twice.
+   */
+  granted(lease: Lease, waitTimeoutMs: number, durationMs: number): Outcome {
+    const outcome = this.held.granted(lease) ? 'acquired' : 'reclaimed';
+    this.events.acquire(outcome);
+    this.log.info(
+      {
+        event: outcome,
+        resource: lease.resource,
+        client_id: lease.clientId,
+        token: lease.fencingToken,
+        ttl_ms: lease.ttlMs,
+        validity_ms: lease.validityMs,
+        attempts: lease.attempts,
+        nodes: lease.nodes,
+        mode: lease.mode,
+        wait_timeout_ms: waitTimeoutMs,
+        duration_ms: round(durationMs),
+      },
+      `lock ${outcome}`,
+    );
+    return outcome;
+  }
+
+  acquireFailed(error: unknown, signal: AbortSignal): void {
+    this.events.acquire(failureOutcome(error, signal));
+  }
+
+  /** A queued Acquire left its queue after `waitedMs`. */
+  waited(outcome: Outcome, resource: string, clientId: string, waitedMs: number): void {
+    this.events.waited(outcome, waitedMs);
+    this.log.info(
+      {
+        event: 'waited',
+        resource,
+        client_id: clientId,
+        waited_ms: Math.round(waitedMs),
+        outcome: outcome === 'held' ? 'timed-out' : outcome,
+      },
+      'lock waited',
+    );
+  }
+
+  /** A waiter was granted the resource `ms` after a release woke its queue. */
+  handoff(ms: number): void {
+    this.events.handoff(ms);
+  }
+
+  released(resource: string, lockId: string, result: ReleaseResult, durationMs: number): void {
+    this.events.release(result.released ? 'released' : 'not_held');
+    this.held.ended(resource, lockId);
+    this.log.info(
+      {
+        event: 'released',
+        resource,
+        client_id: result.clientId,
+        token: result.fencingToken,
+        nodes: result.nodes,
+        duration_ms: round(durationMs),
+      },
+      'lock released',
+    );
+  }
+
+  releaseFailed(error: unknown): void {
+    this.events.release(failureOutcome(error));
+  }
+
+  /** `quiet`: a KeepAlive renewal, logged at debug (they come every third of a ttl per lease). */
+  extended(lease: Lease, durationMs: number, quiet: boolean): void {
+    this.events.extend('extended');
+    this.held.extended(lease);
+    this.log[quiet ? 'debug' : 'info'](
+      {
+        event: 'extended',
+        resource: lease.resource,
+        client_id: lease.clientId,
+        token: lease.fencingToken,
+        ttl_ms: lease.ttlMs,
+        validity_ms: lease.validityMs,
+        duration_ms: round(durationMs),
+      },
+      'lock extended',
+    );
+  }
+
+  /** `gone`: the engine said this lock id no longer holds the resource. */
+  extendFailed(error: unknown, resource: string, lockId: string, gone: boolean): void {
+    this.events.extend(failureOutcome(error));
+    if (gone) this.held.ended(resource, lockId);
+  }
+
+  /** Something went wrong beside a lock operation (no lock event): logged at WARN. */
+  warning(message: string, fields: Record<string, unknown>): void {
+    this.log.warn(fields, message);
+  }
+
+  /** A lease kept alive on a stream was lost: reported once per lease, at WARN. */
+  lost(lease: LostLease, kind: LossKind, reason: string): void {
+    this.events.lost(kind);
+    this.held.ended(lease.resource, lease.lockId);
+    this.log.warn(
+      {
+        event: 'lost',
+        resource: lease.resource,
+        client_id: lease.clientId,
+        token: lease.fencingToken,
+        reason,
+      },
+      'lock lost',
+    );
+  }
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}
