@@ -11,10 +11,11 @@ ensure_node_modules
 
 echo "==> generated code is current"
 bash scripts/gen-check.sh
-echo "==> lint (biome, buf) and types (tsc --noEmit)"
+echo "==> lint (biome, buf), types (tsc --noEmit) and the import rules (.dependency-cruiser.cjs)"
 npx biome check --error-on-warnings .
 npx buf lint
 npx tsc -p tsconfig.json --noEmit
+npm run -s deps:check
 
 echo "==> compile the server as the container image does (test/compiled-server.test.ts runs it)"
 # Built here, before the suite, so tsc's CPU burst does not compete with timing-sensitive tests running in parallel.
