@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isLoopbackPeer } from './auth.js';
+import { isLoopbackAddress, isLoopbackPeer } from './auth.js';
 
 describe('isLoopbackPeer (admin calls without an admin token are accepted only from loopback)', () => {
   it.each([
@@ -17,5 +17,21 @@ describe('isLoopbackPeer (admin calls without an admin token are accepted only f
     ['localhost.evil.example:1', false],
   ])('%s → %s', (peer, loopback) => {
     expect(isLoopbackPeer(peer)).toBe(loopback);
+  });
+});
+
+describe('isLoopbackAddress (the HTTP edge: socket.remoteAddress, no port)', () => {
+  it.each([
+    ['127.0.0.1', true],
+    ['127.8.9.10', true],
+    ['::1', true],
+    ['::ffff:127.0.0.1', true],
+    ['::FFFF:127.0.0.1', true],
+    ['10.0.0.5', false],
+    ['::ffff:10.0.0.1', false],
+    ['2001:db8::1', false],
+    ['', false],
+  ])('%s → %s', (address, loopback) => {
+    expect(isLoopbackAddress(address)).toBe(loopback);
   });
 });

@@ -112,6 +112,14 @@ export function isLoopbackPeer(peer: string): boolean {
   const bracket = /^\[([^\]]+)\](?::\d+)?$/.exec(host);
   if (bracket) host = bracket[1]!;
   else if (/^[\d.]+:\d+$/.test(host)) host = host.slice(0, host.lastIndexOf(':'));
-  host = host.replace(/^::ffff:/i, '');
+  return isLoopbackAddress(host);
+}
+
+/**
+ * An IP address without a port, as Node's `socket.remoteAddress` gives it: `127.x.x.x`, `::1`, or an IPv4
+ * loopback address mapped into IPv6 (`::ffff:127.0.0.1`, what a dual-stack listener sees for an IPv4 client).
+ */
+export function isLoopbackAddress(address: string): boolean {
+  const host = address.replace(/^::ffff:/i, '');
   return host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
