@@ -72,8 +72,8 @@ const PENDING_PER_LEASE = 4;
 /**
  * The server side of one KeepAlive call. The server renews only when asked; between requests it watches each
  * attached lease and pushes LOST, unasked, when it learns the lease is gone: its validity ran out with no renewal,
- * another lease took the resource, or it was released through another replica. A Release of the lease's own lock
- * id through this server is its holder letting go: RELEASED, never LOST. Requests for one lease are handled in
+ * or another lease took the resource. A Release of the lease's own lock id (through this server, or announced by
+ * a node after a release through another) is its holder letting go: RELEASED, never LOST. Requests for one lease are handled in
  * order; different leases run concurrently. Closing the stream never releases anything: the locks run out their
  * validity.
  */
@@ -303,10 +303,10 @@ export class KeepAliveStream {
   }
 
   /** The lease's lock id released it through a Release call: stop watching it and say RELEASED, unasked. */
-  released(lease: AttachedLease): void {
+  released(lease: AttachedLease, reason = 'released by a Release call'): void {
     if (this.closed || this.leases.get(keyOf(lease)) !== lease) return;
     this.detach(lease);
-    this.output.send(ended(lease, 'released', lease.fencingToken, 'released by a Release call'));
+    this.output.send(ended(lease, 'released', lease.fencingToken, reason));
   }
 
   /** Stops watching a lost lease and reports the loss, once: false when it was no longer attached. */

@@ -40,8 +40,8 @@ const REMEMBERED_RELEASES = 10_000;
  * - a grant of the resource to another lock id: the lease was taken over (LOST);
  * - a Release of the lease's own lock id through this server: its holder let go (RELEASED, never a loss, also
  *   when the Release overtakes a renewal in flight);
- * - a node's release announcement (a release through another replica) after which the lease no longer holds
- *   (LOST).
+ * - a node's release announcement (a release through another replica) after which the lease no longer holds:
+ *   its own lock id released it there (RELEASED), or, past its deadline, it had expired (LOST).
  * Losses are reported to the lock log, once per lease.
  */
 export class LeaseRegistry implements StreamHost {
@@ -194,7 +194,7 @@ export class LeaseRegistry implements StreamHost {
 
   /**
    * A node announced a release of `resource` (possibly through another replica): streams whose lease on it no
-   * longer holds are told LOST. Leases with a renewal in flight, or whose own Release through this server is
+   * longer holds are told so. Leases with a renewal in flight, or whose own Release through this server is
    * under way or done, are left to those.
    */
   announced(resource: string): void {
@@ -214,8 +214,18 @@ export class LeaseRegistry implements StreamHost {
         for (const lease of this.attachedTo(resource)) {
           if (lease.renewing > 0 || this.releases.has(keyOf(lease))) continue;
           const held = await this.engine.holds(resource, lease.lockId);
-          if (held === 'not-held' && !this.releases.has(keyOf(lease)))
-            lease.stream.lose(lease, 'released', 'released (announced by a Redis node)');
+          if (held !== 'not-held' || this.releases.has(keyOf(lease))) continue;
+          // Only the lease's own lock id can release it (compare-and-delete): its holder let go through another
+          // server. Unless its validity ran out first: then it was lost, and someone else took and released it.
+          if (performance.now() < lease.deadline) {
+            lease.stream.released(lease, 'released through another server (announced by a Redis node)');
+          } else {
+            lease.stream.lose(
+              lease,
+              'expired',
+              'validity ran out: no renewal succeeded before the lease’s deadline',
+            );
+          }
         }
       } while (this.checking.get(resource));
     } catch (error) {
