@@ -1,8 +1,8 @@
 import { createServer, type Server } from 'nice-grpc';
 import type { Logger } from 'pino';
 import { HealthDefinition } from '../gen/grpc/health/v1/health.js';
-import { ServerReflectionDefinition as ReflectionV1 } from '../gen/grpc/reflection/v1/reflection.js';
-import { ServerReflectionDefinition as ReflectionV1alpha } from '../gen/grpc/reflection/v1alpha/reflection.js';
+import { ServerReflectionDefinition as ReflectionV1Definition } from '../gen/grpc/reflection/v1/reflection.js';
+import { ServerReflectionDefinition as ReflectionV1alphaDefinition } from '../gen/grpc/reflection/v1alpha/reflection.js';
 import { AdminServiceDefinition } from '../gen/redlease/v1/admin.js';
 import { LockServiceDefinition } from '../gen/redlease/v1/lock.js';
 import { hostPort, type ServerConfig } from './config.js';
@@ -13,7 +13,12 @@ import { callMetrics } from './grpc/call-metrics.js';
 import { serverCredentials } from './grpc/credentials.js';
 import { ServerHealth } from './grpc/health-service.js';
 import { lockService } from './grpc/lock-service.js';
-import { loadDescriptorSet, reflectionServices } from './grpc/reflection-service.js';
+import {
+  loadDescriptorSet,
+  ReflectionV1,
+  ReflectionV1alpha,
+  reflectionService,
+} from './grpc/reflection-service.js';
 import { grpcServerOptions } from './grpc/server-options.js';
 import { errorMapping } from './grpc/status.js';
 import { type RunningHttpServer, startHttpServer } from './http/http-server.js';
@@ -39,8 +44,8 @@ const SERVICES = [
   LockServiceDefinition,
   AdminServiceDefinition,
   HealthDefinition,
-  ReflectionV1,
-  ReflectionV1alpha,
+  ReflectionV1Definition,
+  ReflectionV1alphaDefinition,
 ] as const;
 const SERVICE_NAMES = SERVICES.map((d) => d.fullName);
 /** Health is reported for the whole server ('') and per service; AdminService answers without a quorum. */
@@ -107,9 +112,9 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
   server.add(LockServiceDefinition, lockService(coordinator, log.child({ component: 'grpc' })));
   server.add(AdminServiceDefinition, adminService(coordinator));
   server.add(HealthDefinition, health.service());
-  const reflection = reflectionServices(loadDescriptorSet(), SERVICE_NAMES);
-  server.add(ReflectionV1, reflection.v1);
-  server.add(ReflectionV1alpha, reflection.v1alpha);
+  const reflection = reflectionService(loadDescriptorSet(), SERVICE_NAMES);
+  server.add(ReflectionV1, reflection);
+  server.add(ReflectionV1alpha, reflection);
 
   let grpcPort: number;
   let http: RunningHttpServer;

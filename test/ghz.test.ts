@@ -12,7 +12,6 @@ import { createFileRegistry, fromBinary } from '@bufbuild/protobuf';
 import { FileDescriptorSetSchema } from '@bufbuild/protobuf/wkt';
 import { createServer, type Server } from 'nice-grpc';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { ServerReflectionDefinition as ReflectionV1alpha } from '../gen/grpc/reflection/v1alpha/reflection.js';
 import { runBuiltinGhz } from '../ghz/builtin.js';
 import { newCallData } from '../ghz/call-data.js';
 import { loadConfigFile } from '../ghz/config.js';
@@ -20,7 +19,11 @@ import { DataProvider } from '../ghz/data.js';
 import { findMethod } from '../ghz/method.js';
 import { resolveOptions } from '../ghz/options.js';
 import type { Report } from '../ghz/report.js';
-import { loadDescriptorSet, reflectionServices } from '../server/grpc/reflection-service.js';
+import {
+  loadDescriptorSet,
+  ReflectionV1alpha,
+  reflectionService,
+} from '../server/grpc/reflection-service.js';
 import { scrape } from './support/prometheus.js';
 import { startTestServer, type TestServer } from './support/server.js';
 
@@ -333,7 +336,7 @@ describe('the built-in runner against a real server (method types from server re
   });
 
   it('falls back to grpc.reflection.v1alpha; says so when the server has no reflection', async () => {
-    const reflection = reflectionServices(loadDescriptorSet(), ['redlease.v1.LockService']);
+    const reflection = reflectionService(loadDescriptorSet(), ['redlease.v1.LockService']);
     const start = async (add: (server: Server) => void) => {
       const server = createServer();
       add(server);
@@ -342,7 +345,7 @@ describe('the built-in runner against a real server (method types from server re
       return `127.0.0.1:${port}`;
     };
     // v1alpha only, and no LockService behind it: the types resolve, the calls answer Unimplemented.
-    const alphaOnly = await start((server) => server.add(ReflectionV1alpha, reflection.v1alpha));
+    const alphaOnly = await start((server) => server.add(ReflectionV1alpha, reflection));
     const describe = ['--insecure', '--call', 'redlease.v1.LockService.Describe', '-d', '{"resource":"x"}'];
     const r = await report(...describe, '-n', '2', '-c', '1', alphaOnly);
     expect(r.statusCodeDistribution).toEqual({ Unimplemented: 2 });
