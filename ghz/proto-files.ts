@@ -4,6 +4,12 @@
 // (the parser @grpc/proto-loader uses too) parses them; its reflection objects are turned into
 // FileDescriptorProtos with fully-qualified type names, so that the run encodes and decodes with the same
 // @bufbuild/protobuf registry, and the same JSON mapping, as with server reflection.
+//
+// @grpc/proto-loader's loadSync also returns FileDescriptorProtos (`fileDescriptorProtos`, from protobufjs's
+// ext/descriptor), but they do not build a registry: field type names are left as written ("Lease", not
+// ".redlease.v1.Lease"), files are one per package named after it ("redlease_v1.proto") with no imports, and
+// every file is marked proto3 (a proto2 file would lose `required` and its unpacked repeated fields).
+// test/ghz.test.ts's two --proto tests fail on them, so the conversion below stays.
 import { existsSync } from 'node:fs';
 import { basename, isAbsolute, join } from 'node:path';
 import { create, type FileRegistry } from '@bufbuild/protobuf';

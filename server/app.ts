@@ -1,11 +1,8 @@
 import { createServer, type Server } from 'nice-grpc';
 import type { Logger } from 'pino';
-import {
-  HealthDefinition,
-  HealthCheckResponse_ServingStatus as Serving,
-} from '../gen/grpc/health/v1/health.js';
-import { ServerReflectionDefinition as ReflectionV1 } from '../gen/grpc/reflection/v1/reflection.js';
-import { ServerReflectionDefinition as ReflectionV1alpha } from '../gen/grpc/reflection/v1alpha/reflection.js';
+import { HealthDefinition } from '../gen/grpc/health/v1/health.js';
+import { ServerReflectionDefinition as ReflectionV1Definition } from '../gen/grpc/reflection/v1/reflection.js';
+import { ServerReflectionDefinition as ReflectionV1alphaDefinition } from '../gen/grpc/reflection/v1alpha/reflection.js';
 import { AdminServiceDefinition } from '../gen/redlease/v1/admin.js';
 import { LockServiceDefinition } from '../gen/redlease/v1/lock.js';
 import { hostPort, type ServerConfig } from './config.js';
@@ -15,9 +12,14 @@ import { adminService } from './grpc/admin-service.js';
 import { authentication } from './grpc/authentication.js';
 import { callMetrics } from './grpc/call-metrics.js';
 import { serverCredentials } from './grpc/credentials.js';
-import { HealthState, healthService } from './grpc/health-service.js';
+import { ServerHealth } from './grpc/health-service.js';
 import { lockService } from './grpc/lock-service.js';
-import { loadDescriptorSet, reflectionServices } from './grpc/reflection-service.js';
+import {
+  loadDescriptorSet,
+  ReflectionV1,
+  ReflectionV1alpha,
+  reflectionService,
+} from './grpc/reflection-service.js';
 import { grpcServerOptions } from './grpc/server-options.js';
 import { errorMapping } from './grpc/status.js';
 import { type RunningHttpServer, startHttpServer } from './http/http-server.js';
@@ -33,7 +35,7 @@ export interface RunningServer {
   readonly engine: Redlock;
   readonly metrics: Metrics;
   readonly coordinator: Coordinator;
-  readonly health: HealthState;
+  readonly health: ServerHealth;
   /** Graceful shutdown (idempotent): see `close` in startServer. */
   close(): Promise<void>;
 }
@@ -43,8 +45,8 @@ const SERVICES = [
   LockServiceDefinition,
   AdminServiceDefinition,
   HealthDefinition,
-  ReflectionV1,
-  ReflectionV1alpha,
+  ReflectionV1Definition,
+  ReflectionV1alphaDefinition,
 ] as const;
 const SERVICE_NAMES = SERVICES.map((d) => d.fullName);
 /** Health is reported for the whole server ('') and per service; AdminService answers without a quorum. */
@@ -93,12 +95,12 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     clientTokens: config.clientTokens,
   });
 
-  const health = new HealthState();
-  for (const name of SERVICE_NAMES) health.set(name, Serving.SERVING);
+  const health = new ServerHealth();
+  for (const name of SERVICE_NAMES) health.set(name, 'healthy');
   const updateHealth = (): void => {
     if (coordinator.shuttingDown) return;
     const quorum = engine.status().quorumAvailable;
-    for (const name of QUORUM_SERVICES) health.set(name, quorum ? Serving.SERVING : Serving.NOT_SERVING);
+    for (const name of QUORUM_SERVICES) health.set(name, quorum ? 'healthy' : 'unhealthy');
   };
   updateHealth();
   engine.on('change', updateHealth);
@@ -110,10 +112,10 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     .use(authentication(authenticator));
   server.add(LockServiceDefinition, lockService(coordinator, log.child({ component: 'grpc' })));
   server.add(AdminServiceDefinition, adminService(coordinator));
-  server.add(HealthDefinition, healthService(health));
-  const reflection = reflectionServices(loadDescriptorSet(), SERVICE_NAMES);
-  server.add(ReflectionV1, reflection.v1);
-  server.add(ReflectionV1alpha, reflection.v1alpha);
+  server.add(HealthDefinition, health.service());
+  const reflection = reflectionService(loadDescriptorSet(), SERVICE_NAMES);
+  server.add(ReflectionV1, reflection);
+  server.add(ReflectionV1alpha, reflection);
 
   let grpcPort: number;
   let http: RunningHttpServer;

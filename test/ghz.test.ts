@@ -3,24 +3,28 @@
 // calls; two go through `node --import tsx ghz/run.ts` for its config detection and exit codes. The method's
 // types come from server reflection unless a test gives --proto. Small -n everywhere.
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createFileRegistry, fromBinary } from '@bufbuild/protobuf';
-import { FileDescriptorSetSchema } from '@bufbuild/protobuf/wkt';
+import { FeatureSet_FieldPresence, FileDescriptorSetSchema } from '@bufbuild/protobuf/wkt';
 import { createServer, type Server } from 'nice-grpc';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { ServerReflectionDefinition as ReflectionV1alpha } from '../gen/grpc/reflection/v1alpha/reflection.js';
 import { runBuiltinGhz } from '../ghz/builtin.js';
 import { newCallData } from '../ghz/call-data.js';
 import { loadConfigFile } from '../ghz/config.js';
 import { DataProvider } from '../ghz/data.js';
 import { findMethod } from '../ghz/method.js';
 import { resolveOptions } from '../ghz/options.js';
+import { loadProtoFiles } from '../ghz/proto-files.js';
 import type { Report } from '../ghz/report.js';
-import { loadDescriptorSet, reflectionServices } from '../server/grpc/reflection-service.js';
+import {
+  loadDescriptorSet,
+  ReflectionV1alpha,
+  reflectionService,
+} from '../server/grpc/reflection-service.js';
 import { scrape } from './support/prometheus.js';
 import { startTestServer, type TestServer } from './support/server.js';
 
@@ -332,8 +336,38 @@ describe('the built-in runner against a real server (method types from server re
     expect(reflected.stderr).toMatch(/key "note" is unknown/);
   });
 
+  it('--proto keeps each file with its name, imports and syntax (proto2 from another package, a well-known type)', async () => {
+    // @grpc/proto-loader's fileDescriptorProtos lack exactly these: one file per package named after it, no
+    // imports, every file proto3. The loader must give the registry what protoc would.
+    const dir = await tempDir();
+    await mkdir(join(dir, 'other'));
+    await writeFile(
+      join(dir, 'other/b.proto'),
+      'syntax = "proto2";\npackage other.v1;\nmessage B { required string id = 1; repeated int32 vals = 2; }\n',
+    );
+    await writeFile(
+      join(dir, 'a.proto'),
+      'syntax = "proto3";\npackage demo.v1;\nimport "google/protobuf/timestamp.proto";\nimport "other/b.proto";\n' +
+        'message A { google.protobuf.Timestamp at = 1; other.v1.B b = 2; repeated int32 nums = 3; }\n' +
+        'service S { rpc Call(A) returns (other.v1.B); }\n',
+    );
+
+    const registry = loadProtoFiles('a.proto', [dir]);
+    const call = findMethod('demo.v1.S/Call', registry);
+    expect([call.input.file.name, call.output.file.name]).toEqual(['a', 'other/b']);
+    expect(call.input.file.dependencies.map((file) => file.name)).toContain('other/b');
+    const at = call.input.fields.find((field) => field.name === 'at');
+    expect(at?.message?.typeName).toBe('google.protobuf.Timestamp');
+    // proto2 semantics stay: `required`, and repeated scalars unpacked (proto3 would pack them).
+    const [id, vals] = call.output.fields;
+    expect([id?.name, id?.presence]).toEqual(['id', FeatureSet_FieldPresence.LEGACY_REQUIRED]);
+    expect([vals?.name, vals?.fieldKind === 'list' && vals.packed]).toEqual(['vals', false]);
+    const nums = call.input.fields.find((field) => field.name === 'nums');
+    expect(nums?.fieldKind === 'list' && nums.packed).toBe(true);
+  });
+
   it('falls back to grpc.reflection.v1alpha; says so when the server has no reflection', async () => {
-    const reflection = reflectionServices(loadDescriptorSet(), ['redlease.v1.LockService']);
+    const reflection = reflectionService(loadDescriptorSet(), ['redlease.v1.LockService']);
     const start = async (add: (server: Server) => void) => {
       const server = createServer();
       add(server);
@@ -342,7 +376,7 @@ describe('the built-in runner against a real server (method types from server re
       return `127.0.0.1:${port}`;
     };
     // v1alpha only, and no LockService behind it: the types resolve, the calls answer Unimplemented.
-    const alphaOnly = await start((server) => server.add(ReflectionV1alpha, reflection.v1alpha));
+    const alphaOnly = await start((server) => server.add(ReflectionV1alpha, reflection));
     const describe = ['--insecure', '--call', 'redlease.v1.LockService.Describe', '-d', '{"resource":"x"}'];
     const r = await report(...describe, '-n', '2', '-c', '1', alphaOnly);
     expect(r.statusCodeDistribution).toEqual({ Unimplemented: 2 });

@@ -209,7 +209,7 @@ describe('server reflection on the real server (grpcurl list / describe)', () =>
 
     const files = decodedFiles(described);
     expect(files[0]).toMatchObject({ name: 'redlease/v1/lock.proto', package: 'redlease.v1' });
-    // grpcurl builds descriptors from this answer alone: every import must be in it.
+    // lock.proto imports nothing, so this answer alone builds its descriptors.
     const registry = createFileRegistry(create(FileDescriptorSetSchema, { file: files }));
     const service = registry.getService(LOCK);
     expect(service?.file.name).toBe('redlease/v1/lock');

@@ -258,14 +258,17 @@ describe('LockService.Session', () => {
     const resource = uniqueResource('shutdown');
     await lock.acquire({ resource, ttlMs: 5_000, lockId: newLockId() });
     const session = openSession(lock);
-    session.send(1, acquire(resource, { waitTimeoutMs: 8_000 }));
-    await waitFor('the waiter to queue', () => server.coordinator.waiterCount === 1);
+    // Several in flight: their answers come out together, and none may be lost to the stream's end.
+    for (let id = 1; id <= 3; id++) session.send(id, acquire(resource, { waitTimeoutMs: 8_000 }));
+    await waitFor('the waiters to queue', () => server.coordinator.waiterCount === 3);
 
     const closed = server.close();
-    expect(failure(await session.answer(1))).toMatchObject({
-      code: Status.UNAVAILABLE,
-      reason: 'SHUTTING_DOWN',
-    });
+    for (let id = 1; id <= 3; id++) {
+      expect(failure(await session.answer(id))).toMatchObject({
+        code: Status.UNAVAILABLE,
+        reason: 'SHUTTING_DOWN',
+      });
+    }
     await session.done;
     expect((session.error as ClientError).code).toBe(Status.UNAVAILABLE);
     await closed;

@@ -2,12 +2,12 @@
  * KeepAliveStream's timing rules, driven through its narrow `open` interface by a scripted stream (the server's
  * side of these rules is tested end to end in test/keepalive.test.ts and test/sdk*.test.ts).
  */
+import { type Pushable, pushable } from 'it-pushable';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { type KeepAliveRequest, type KeepAliveResponse, LeaseState } from '../../gen/redlease/v1/lock.js';
 import { waitFor } from '../../scripts/lib/wait.js';
 import { KeepAliveStream } from './keep-alive-stream.js';
 import { Lease } from './lease.js';
-import { Pushable } from './pushable.js';
 
 /** A scripted KeepAlive peer: records every request; `answer` decides the reply (undefined: stay silent). */
 class ScriptedPeer {
@@ -24,7 +24,7 @@ class ScriptedPeer {
     signal: AbortSignal,
   ): AsyncIterable<KeepAliveResponse> => {
     const stream = ++this.opened;
-    const out = new Pushable<KeepAliveResponse | Error>();
+    const out = pushable<KeepAliveResponse | Error>({ objectMode: true });
     this.out = out;
     signal.addEventListener('abort', () => out.end(), { once: true });
     void (async () => {

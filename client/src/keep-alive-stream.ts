@@ -1,8 +1,8 @@
 import { performance } from 'node:perf_hooks';
+import { type Pushable, pushable } from 'it-pushable';
 import { type KeepAliveRequest, type KeepAliveResponse, LeaseState } from '../../gen/redlease/v1/lock.js';
 import { backoffMs } from './backoff.js';
 import type { Lease } from './lease.js';
-import { Pushable } from './pushable.js';
 
 /** What the stream needs from the client: a way to open the call, and where to report what happens. */
 export interface KeepAliveHooks {
@@ -123,7 +123,7 @@ export class KeepAliveStream {
   }
 
   private open(): Call {
-    const call: Call = { requests: new Pushable(), abort: new AbortController() };
+    const call: Call = { requests: pushable({ objectMode: true }), abort: new AbortController() };
     this.call = call;
     void this.consume(call);
     return call;

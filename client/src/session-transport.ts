@@ -1,4 +1,5 @@
 import { AbortError } from 'abort-controller-x';
+import { type Pushable, pushable } from 'it-pushable';
 import { ClientError, Metadata, Status } from 'nice-grpc';
 import type {
   AcquireRequest,
@@ -10,7 +11,6 @@ import type {
   SessionRequest,
   SessionResponse,
 } from '../../gen/redlease/v1/lock.js';
-import { Pushable } from './pushable.js';
 
 /** What a LockClient call passes: its signal, its deadline (ms from now), where the reason trailer goes. */
 export interface CallOptions {
@@ -191,7 +191,7 @@ export class SessionTransport implements LockCalls {
 
   private openStream(): Stream {
     const stream: Stream = {
-      requests: new Pushable(),
+      requests: pushable({ objectMode: true }),
       abort: new AbortController(),
       pending: new Map(),
       sent: new Set(),

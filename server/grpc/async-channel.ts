@@ -1,48 +1,42 @@
+import { pushable } from 'it-pushable';
+
 /**
- * A single-consumer queue turned into an async iterable: producers `push` items and finally `end()` or
- * `fail(error)`; the consumer `for await`s them. Used to merge a KeepAlive stream's answers and its unasked LOST
- * notices into one response stream. Unbounded by itself: producers bound it (one answer per accepted request,
- * at most one LOST per attached lease).
+ * The answers of one streaming call: producers `push` them and finally `end()` or `fail(error)`; the call
+ * `for await`s them. Used to merge a stream's answers and its unasked notices into one response stream.
+ * Unbounded by itself: producers bound it, reading `size`.
+ *
+ * The queue is it-pushable's. This wrapper adds one rule it does not have: `fail(error)` ends the stream with
+ * the error *after* the answers already pushed (it-pushable's `end(error)` drops the unread ones), so at shutdown
+ * every operation in flight is answered before UNAVAILABLE. Whichever of `end` and `fail` comes first decides how
+ * the stream ends; pushes after it are dropped.
  */
 export class AsyncChannel<T> implements AsyncIterable<T> {
-  private readonly items: T[] = [];
-  private done = false;
-  private error: Error | undefined;
-  private wake: (() => void) | undefined;
+  readonly #queue = pushable<T>({ objectMode: true });
+  #closed = false;
+  #error: Error | undefined;
 
-  /** Items pushed and not yet taken by the consumer. */
+  /** Items pushed and not yet taken by the consumer (one per item: ours have no byteLength). */
   get size(): number {
-    return this.items.length;
+    return this.#queue.readableLength;
   }
 
   push(item: T): void {
-    if (this.done) return;
-    this.items.push(item);
-    this.wake?.();
+    this.#queue.push(item);
   }
 
   end(): void {
-    this.done = true;
-    this.wake?.();
+    this.#closed = true;
+    this.#queue.end();
   }
 
   fail(error: Error): void {
-    if (this.done) return;
-    this.error = error;
-    this.done = true;
-    this.wake?.();
+    if (this.#closed) return;
+    this.#error = error;
+    this.end();
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<T> {
-    for (;;) {
-      if (this.items.length > 0) {
-        yield this.items.shift() as T;
-        continue;
-      }
-      if (this.error) throw this.error;
-      if (this.done) return;
-      await new Promise<void>((resolve) => (this.wake = resolve));
-      this.wake = undefined;
-    }
+    yield* this.#queue;
+    if (this.#error) throw this.#error;
   }
 }

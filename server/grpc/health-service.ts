@@ -1,6 +1,24 @@
 // grpc.health.v1.Health (doc/health-checking.md in grpc/grpc): the standard probe that load balancers,
 // Kubernetes (grpc probes), grpc_health_probe and grpcurl use, so they need no redlease-specific client.
+//
+// Check and Watch are nice-grpc-server-health's. This file is the thin part the library cannot express:
+// - List: the library serves the older Health definition (Check and Watch only), so it neither implements List
+//   nor tells which services it knows; ServerHealth remembers the names it set and lists them.
+// - Shutdown: the library's Watch runs until its call's signal aborts (its README pairs it with a terminator
+//   middleware for that). shutdown() reports everything NOT_SERVING, ignores later updates and ends every Watch
+//   with OK, so a graceful grpc-js shutdown, which waits for open calls, can complete.
+// - Its state is an EventEmitter with one `change` listener per open Watch: the default limit of 10 listeners
+//   would print a MaxListenersExceededWarning from the 11th concurrent Watch on, so the limit is lifted (and
+//   on the shutdown signal, which every Watch listens to as well).
+// The library's Watch re-reads the status on each change event, so changes that come faster than they are sent
+// collapse into the latest and a status is never sent twice in a row. One difference from the hand-written Watch
+// it replaces: a change made while a message waits for a client that stopped reading (write backpressure) is
+// sent with the next change, not when the client reads again. Status changes follow quorum changes, far too
+// rare to fill a stream's buffers, so this is accepted rather than worked around.
+import { setMaxListeners } from 'node:events';
+import { isAbortError } from 'abort-controller-x';
 import { type CallContext, ServerError, type ServiceImplementation, Status } from 'nice-grpc';
+import { HealthServiceImpl, HealthState, type HealthStatus } from 'nice-grpc-server-health';
 import {
   type HealthCheckRequest,
   type HealthCheckResponse,
@@ -12,154 +30,108 @@ import {
 /** The spec caps List at 100 services; beyond that it must fail rather than truncate silently. */
 const LIST_LIMIT = 100;
 
-/** Told about one service's status changes, and when the state shuts down. */
-export interface HealthWatcher {
-  changed(status: ServingStatus): void;
-  ended(): void;
-}
+/** What the server sets for a service (the library's 'unknown' means a name never set). */
+export type Serving = Exclude<HealthStatus, 'unknown'>;
+
+const SERVING_STATUS: Record<HealthStatus, ServingStatus> = {
+  healthy: ServingStatus.SERVING,
+  unhealthy: ServingStatus.NOT_SERVING,
+  unknown: ServingStatus.SERVICE_UNKNOWN,
+};
 
 /**
  * Serving status per service name, as the health service reports it. The empty name "" is the server as a
- * whole (the spec's convention for a probe that names no service); the server wiring sets it like any other.
- * A name never set is unknown: Check answers NOT_FOUND and Watch SERVICE_UNKNOWN.
+ * whole (the spec's convention for a probe that names no service), SERVING until set otherwise (the library's
+ * default). Any other name never set is unknown: Check answers NOT_FOUND and Watch SERVICE_UNKNOWN.
  */
-export class HealthState {
-  readonly #statuses = new Map<string, ServingStatus>();
-  /** Watchers by service name; an entry is deleted with its last watcher so names watched once do not pile up. */
-  readonly #watchers = new Map<string, Set<HealthWatcher>>();
-  #shutDown = false;
+export class ServerHealth {
+  readonly #state = HealthState();
+  /** Every name set, for List; "" is known from the start. */
+  readonly #services = new Set<string>(['']);
+  readonly #shutDown = new AbortController();
 
-  /**
-   * Sets a service's status and tells its watchers when the status actually changed. Ignored after
-   * shutdown(), so a late update cannot report SERVING from a server that is going away (as grpc-go does).
-   */
-  set(service: string, status: ServingStatus): void {
-    if (status === ServingStatus.SERVICE_UNKNOWN || status === ServingStatus.UNRECOGNIZED) {
-      // SERVICE_UNKNOWN is Watch's answer for a name never set; storing it would make the name "known".
-      throw new RangeError(`health status ${ServingStatus[status]} cannot be set`);
-    }
-    if (this.#shutDown || this.#statuses.get(service) === status) return;
-    this.#statuses.set(service, status);
-    for (const watcher of [...(this.#watchers.get(service) ?? [])]) watcher.changed(status);
+  constructor() {
+    // Each open Watch listens to both.
+    this.#state.setMaxListeners(0);
+    setMaxListeners(0, this.#shutDown.signal);
   }
 
-  /** The service's status, or undefined when it was never set. */
-  get(service: string): ServingStatus | undefined {
-    return this.#statuses.get(service);
+  /** Sets a service's status (Watch sends only changes). Ignored after shutdown(). */
+  set(service: string, status: Serving): void {
+    if (this.#shutDown.signal.aborted) return;
+    this.#services.add(service);
+    this.#state.setStatus(status, service);
   }
 
   /** A snapshot of every known service and its status. */
-  list(): ReadonlyMap<string, ServingStatus> {
-    return new Map(this.#statuses);
+  list(): ReadonlyMap<string, Serving> {
+    return new Map(
+      [...this.#services].map((service) => [service, this.#state.getStatus(service) as Serving]),
+    );
   }
 
   /**
-   * For a graceful stop: reports every known service NOT_SERVING, then ends every Watch stream (grpc-js waits
-   * for open calls before its graceful shutdown completes, and a Watch otherwise never ends). Later set() calls
-   * are ignored and later Watch calls end right after their first message.
+   * For a graceful stop: reports every known service NOT_SERVING, then ends every Watch stream (its last
+   * message is that NOT_SERVING). Later set() calls are ignored and later Watch calls end after their first
+   * message.
    */
   shutdown(): void {
-    for (const service of this.#statuses.keys()) this.set(service, ServingStatus.NOT_SERVING);
-    this.#shutDown = true;
-    const watchers = [...this.#watchers.values()].flatMap((set) => [...set]);
-    this.#watchers.clear();
-    for (const watcher of watchers) watcher.ended();
+    for (const service of this.#services) this.set(service, 'unhealthy');
+    this.#shutDown.abort();
   }
 
-  /** Registers a watcher of one service; returns the function that removes it (safe to call twice). */
-  watch(service: string, watcher: HealthWatcher): () => void {
-    if (this.#shutDown) {
-      watcher.ended();
-      return () => {};
-    }
-    let watchers = this.#watchers.get(service);
-    if (watchers === undefined) {
-      watchers = new Set();
-      this.#watchers.set(service, watchers);
-    }
-    watchers.add(watcher);
-    return () => {
-      const current = this.#watchers.get(service);
-      if (current?.delete(watcher) && current.size === 0) this.#watchers.delete(service);
+  /** How many Watch calls are waiting for a change; lets tests prove that ended Watch calls leak none. */
+  get watcherCount(): number {
+    return this.#state.listenerCount('change');
+  }
+
+  /** The grpc.health.v1.Health implementation: the library's Check and Watch, and List. */
+  service(): ServiceImplementation<typeof HealthDefinition> {
+    const library = HealthServiceImpl(this.#state);
+    return {
+      check: async (request: HealthCheckRequest, context: CallContext): Promise<HealthCheckResponse> =>
+        // The library's generated enum is another TypeScript type with the same values as ours.
+        ({ status: (await library.check(request, context)).status as number as ServingStatus }),
+
+      list: async (): Promise<HealthListResponse> => {
+        const statuses = this.list();
+        if (statuses.size > LIST_LIMIT) {
+          throw new ServerError(
+            Status.RESOURCE_EXHAUSTED,
+            `${statuses.size} services have a health status, more than the ${LIST_LIMIT} List may return`,
+          );
+        }
+        return {
+          statuses: Object.fromEntries(
+            [...statuses].map(([service, status]) => [service, { status: SERVING_STATUS[status] }]),
+          ),
+        };
+      },
+
+      watch: (request: HealthCheckRequest, context: CallContext) => this.#watch(library, request, context),
     };
   }
 
-  /** How many watchers are registered, over all services; lets tests prove that ended Watch calls leak none. */
-  get watcherCount(): number {
-    let count = 0;
-    for (const watchers of this.#watchers.values()) count += watchers.size;
-    return count;
-  }
-}
-
-/** The grpc.health.v1.Health implementation over `state`. */
-export function healthService(state: HealthState): ServiceImplementation<typeof HealthDefinition> {
-  return {
-    async check({ service }: HealthCheckRequest): Promise<HealthCheckResponse> {
-      const status = state.get(service);
-      if (status === undefined) throw new ServerError(Status.NOT_FOUND, `unknown service "${service}"`);
-      return { status };
-    },
-
-    async list(): Promise<HealthListResponse> {
-      const statuses = state.list();
-      if (statuses.size > LIST_LIMIT) {
-        throw new ServerError(
-          Status.RESOURCE_EXHAUSTED,
-          `${statuses.size} services have a health status, more than the ${LIST_LIMIT} List may return`,
-        );
+  /** The library's Watch on a signal that also aborts at shutdown, which then ends the stream with OK. */
+  async *#watch(
+    library: HealthServiceImpl,
+    request: HealthCheckRequest,
+    context: CallContext,
+  ): AsyncGenerator<HealthCheckResponse> {
+    const call = new AbortController();
+    const abort = () => call.abort();
+    const signals = [context.signal, this.#shutDown.signal];
+    for (const signal of signals) signal.addEventListener('abort', abort);
+    if (signals.some((signal) => signal.aborted)) abort();
+    try {
+      for await (const { status } of library.watch(request, { ...context, signal: call.signal })) {
+        yield { status: status as number as ServingStatus };
       }
-      return {
-        statuses: Object.fromEntries([...statuses].map(([service, status]) => [service, { status }])),
-      };
-    },
-
-    watch: (request: HealthCheckRequest, context: CallContext) =>
-      watch(state, request.service, context.signal),
-  };
-}
-
-/**
- * Sends the current status at once, then each change, until the call is cancelled or the state shuts down.
- * Changes that arrive faster than they are sent collapse into the latest one, and a status equal to the last
- * one sent is never repeated: a watcher needs the current status, not the history.
- */
-async function* watch(
-  state: HealthState,
-  service: string,
-  signal: AbortSignal,
-): AsyncGenerator<HealthCheckResponse> {
-  let latest = state.get(service) ?? ServingStatus.SERVICE_UNKNOWN;
-  let ended = false;
-  let wake = () => {};
-  const end = () => {
-    ended = true;
-    wake();
-  };
-  const unwatch = state.watch(service, {
-    changed: (status) => {
-      latest = status;
-      wake();
-    },
-    ended: end,
-  });
-  signal.addEventListener('abort', end);
-  try {
-    let sent: ServingStatus | undefined;
-    while (!signal.aborted) {
-      if (latest !== sent) {
-        sent = latest;
-        yield { status: sent };
-      } else if (ended) {
-        return;
-      } else {
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-        });
-      }
+    } catch (error) {
+      // Cancelled by the client or ended by shutdown: the stream is over, not failed.
+      if (!(isAbortError(error) && call.signal.aborted)) throw error;
+    } finally {
+      for (const signal of signals) signal.removeEventListener('abort', abort);
     }
-  } finally {
-    unwatch();
-    signal.removeEventListener('abort', end);
   }
 }
