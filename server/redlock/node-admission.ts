@@ -13,19 +13,17 @@ import type { NodeStatus } from './types.js';
  * - `unread`: not identified yet (it may have failed to connect: see `contacted`). Cannot vote.
  * - `undecided`: identified, its marker as found at first contact is known, the decision is not made yet.
  *   Does not vote.
- * - `suspect`: no marker while another node has one. It lost its data while no engine watched, or an engine
- *   starting at the same moment has marked the others and is about to mark it. Does not vote while its marker
- *   is read again; then `admitted`, quarantined unless another engine vouched for it meanwhile.
+ * - `suspect`: no marker while another node has one: found so at the decision, or `unvouched` when a marked
+ *   node turned up. It lost its data while no engine watched, or an engine starting at the same moment marked
+ *   the others after this one read it, and marks (or has marked) it too. Does not vote while its marker is read
+ *   again; then `admitted`, quarantined unless another engine vouched for it meanwhile.
  * - `unvouched`: no marker, and no node read so far has one, but some node has not been read yet (it failed, or
  *   answers late). Votes: nothing says it forgot anything. Not marked: a marker is this engine's word that the
  *   node kept its data, which it cannot give yet. Becomes `admitted` once every node has been read without a
- *   marker (a fresh cluster indeed), or `revisiting` when a marked node turns up.
- * - `revisiting`: was `unvouched`, and a marked node has turned up since. Its marker is read again; then
- *   `admitted`, quarantined unless another engine vouched for it. Keeps its vote meanwhile, so that operations
- *   in flight are not cut off by a false alarm; not marked.
+ *   marker (a fresh cluster indeed), or `suspect` when a marked node turns up.
  * - `admitted`: decided. Votes unless quarantined or refused, and is marked while it votes.
  */
-type Standing = 'unread' | 'undecided' | 'suspect' | 'unvouched' | 'revisiting' | 'admitted';
+type Standing = 'unread' | 'undecided' | 'suspect' | 'unvouched' | 'admitted';
 
 /** Everything this engine believes about one node's admission. */
 interface Admission {
@@ -233,7 +231,7 @@ export class NodeAdmission {
    * - no marker, but another node has one: `suspect`.
    * - no marker anywhere: a fresh cluster, admit; `unvouched` while some node has not been read yet.
    * Then: with every node read and none marked, the unvouched ones are admitted (and marked); once some node is
-   * marked, they are revisited.
+   * marked, they are `suspect`.
    */
   private decideFirstContacts(force = false): void {
     if (this.closed) return;
@@ -255,7 +253,10 @@ export class NodeAdmission {
         );
         this.admit(node, 'admitted');
       } else if (marked.some((m) => m !== node)) {
-        this.confirmMarkerLoss(node);
+        this.confirmMarkerLoss(
+          node,
+          'lost its data while no engine watched (its marker is gone, other nodes have theirs)',
+        );
       } else {
         this.admit(node, allRead ? 'admitted' : 'unvouched');
       }
@@ -266,7 +267,7 @@ export class NodeAdmission {
         // A fresh cluster indeed, and with every node read no marked one can turn up any more: mark them.
         if (allRead) this.vouch(node);
       } else if (!marked.includes(node)) {
-        this.confirmLateMarker(node);
+        this.confirmMarkerLoss(node, 'had no marker while another node has one: it lost its data');
       }
     }
   }
@@ -278,7 +279,7 @@ export class NodeAdmission {
     this.changed();
   }
 
-  /** This engine now vouches for an unvouched or revisited node: it is marked once it votes. */
+  /** This engine now vouches for an unvouched node: it is marked once it votes. */
   private vouch(node: RedisNode): void {
     this.of(node).standing = 'admitted';
     this.mark(node);
@@ -287,39 +288,19 @@ export class NodeAdmission {
   /**
    * A node without a marker while others have one lost its data while no engine watched, or another engine that
    * is starting at the same moment has just marked the other nodes and is about to mark this one (engines start
-   * together on a fresh cluster: a replica pair, a restarted deployment). The node stays out of quorums while its
-   * marker is read again (rereadMarker). Still missing (or unreadable): quarantine.
+   * together on a fresh cluster: a replica pair, a restarted deployment; or one of them reached some nodes late).
+   * The node stays out of quorums while its marker is read again (rereadMarker). Still missing (or unreadable):
+   * quarantine, saying `why`. An `unvouched` node loses the vote it had: with the marked node that just turned up
+   * it could form a quorum that forgot a lock. A false alarm costs operations in flight a retry, no more.
    */
-  private confirmMarkerLoss(node: RedisNode): void {
-    this.of(node).standing = 'suspect';
+  private confirmMarkerLoss(node: RedisNode, why: string): void {
+    const a = this.of(node);
+    const wasVoting = a.standing === 'unvouched';
+    a.standing = 'suspect';
+    if (wasVoting) this.changed();
     this.rereadMarker(node, (vouchedFor) => {
-      if (!vouchedFor)
-        this.quarantine(
-          node,
-          'lost its data while no engine watched (its marker is gone, other nodes have theirs)',
-          performance.now() - node.uptimeMs,
-        );
+      if (!vouchedFor) this.quarantine(node, why, performance.now() - node.uptimeMs);
       this.admit(node, 'admitted');
-    });
-  }
-
-  /**
-   * A node admitted without a marker before every node had been read, and a marked node has turned up since. It
-   * lost its data, or an engine starting at the same time marked the other node after this one read it (two
-   * replicas starting together, one of them reaching some nodes late). This engine never marked it, so its marker,
-   * read again, tells (rereadMarker). It keeps the vote it has had since its admission in the meantime, so
-   * operations in flight are not cut off by a false alarm.
-   */
-  private confirmLateMarker(node: RedisNode): void {
-    this.of(node).standing = 'revisiting';
-    this.rereadMarker(node, (vouchedFor) => {
-      if (!vouchedFor)
-        this.quarantine(
-          node,
-          'had no marker while another node has one: it lost its data',
-          performance.now() - node.uptimeMs,
-        );
-      this.vouch(node); // marked once it votes (at once, or after the quarantine)
     });
   }
 
