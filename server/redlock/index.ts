@@ -9,7 +9,8 @@ export {
 } from './errors.js';
 export { LOCK_ID_PATTERN, newLockId } from './lock-id.js';
 export { DEFAULTS, driftMs, type NodeConfig, type RedlockOptions } from './options.js';
-export { type AcquireOptions, quorumOf, Redlock } from './redlock.js';
+export { quorumOf } from './quorum.js';
+export { type AcquireOptions, Redlock } from './redlock.js';
 export type {
   ClusterStatus,
   Lease,

@@ -239,6 +239,45 @@ describe('first contact (a fresh engine or a second replica)', () => {
     expect(node(engine, 'redis-1')).toMatchObject({ voting: false, quarantined: true });
   });
 
+  it('a node found without a marker before the marked ones could be read stops voting once one is: no lock it forgot is granted twice', async () => {
+    const {
+      cluster,
+      nodes: [n1, n2],
+      engine: first,
+    } = await startCluster({ maxTtlMs: 10_000 });
+    const r = uniqueResource();
+    // A's lock lives on redis-1 and redis-3 only (as if redis-2 had missed the request).
+    const a = await first.acquire(r, { ttlMs: 8_000 });
+    await n2.command('DEL', `lk:${r}`, `lkh:${r}`);
+    await waitFor('every node to carry its marker', async () => {
+      const markers = await Promise.all(cluster.nodes.map((n) => n.command('GET', 'redlease:run-id')));
+      return markers.every((m) => m !== null);
+    });
+    await first.close();
+    await n1.restart({ keepData: false }); // redis-1 forgets A's lock and its marker
+    // The re-read of redis-1's marker waits 2 × the node timeout: a wide window for the acquire below.
+    const { engine, proxies } = await engineReachingTwoNodesLate(cluster, {
+      maxTtlMs: 10_000,
+      nodeTimeoutMs: 500,
+    });
+    await waitFor('the engine to count redis-1', () => node(engine, 'redis-1').voting);
+    // redis-2, marked, becomes reachable; redis-3 (A's other copy) does not.
+    await proxies[0]!.set('pass');
+    const seen = await waitFor('redis-2 to vote', () => {
+      const s = engine.status();
+      return s.nodes[1]!.voting ? s : undefined;
+    });
+    // redis-1 has no marker while redis-2 has one: it may have forgotten locks, so it is out while that is checked.
+    expect(seen.nodes[0]!.voting).toBe(false);
+    expect(performance.now()).toBeLessThan(a.deadline);
+    const error = await rejection(engine.acquire(r, { retryCount: 0 }), NoQuorumError);
+    expect(error.votes.find((v) => v.node === 'redis-1')!.vote).toBe('not-voting');
+    const s1 = await waitFor('redis-1 to be quarantined', () =>
+      node(engine, 'redis-1').quarantined ? node(engine, 'redis-1') : undefined,
+    );
+    expect(s1.quarantineReason).toContain('lost its data');
+  });
+
   it('a node restarted with its data since it last voted is quarantined by a new engine too', async () => {
     const {
       cluster,

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import type { NodeAdmission } from './node-admission.js';
 import { isNodeTimeout, withinNodeTimeout } from './node-timeout.js';
 import type { ResolvedNode, ResolvedOptions } from './options.js';
 import { boundReadyCheck } from './ready-check.js';
@@ -8,7 +9,7 @@ import { runScript, type Script } from './scripts.js';
 import type { NodeStatus } from './types.js';
 
 /** What a node's INFO says about its identity and safety. */
-interface NodeIdentity {
+export interface NodeIdentity {
   runId: string;
   uptimeSeconds: number;
   maxmemoryPolicy: string;
@@ -24,9 +25,11 @@ export type NodeReply<T> =
  * One Redis node: a single multiplexed connection that fails fast (no offline queue, a per-command timeout,
  * no resending after a reconnect), plus the node's identity.
  *
- * Vote gating: every connection loss bumps `generation`, and a node votes only after its INFO was read on the
- * current connection. A node that restarted therefore cannot vote through its new incarnation before the engine
- * has seen its new run_id and quarantined it — there is no window between restart and detection.
+ * Whether it votes is the engine's NodeAdmission's answer. The part that is this connection's: every connection
+ * loss bumps `generation`, a node counts as identified only once its INFO was read on the current connection, and
+ * a reply counts as a vote only if the connection did not change between send and reply. A node that restarted
+ * therefore cannot vote through its new incarnation before the admission has seen its new run_id and quarantined
+ * it — there is no window between restart and detection.
  */
 export class RedisNode extends EventEmitter {
   readonly name: string;
@@ -35,38 +38,29 @@ export class RedisNode extends EventEmitter {
   private generation = 0;
   private verifiedGeneration = -1;
   private identity: NodeIdentity | undefined;
+  /** The run_id marker's key (what it means: NodeAdmission). */
   private readonly markerKey: string;
-  private marker: string | null = null;
-  /** First identified, not yet admitted by the engine (see Redlock.admitFirstContacts). */
-  private pending = false;
-  /** Admitted, but not to be marked yet: the engine cannot vouch for its data (see Redlock.admitFirstContacts). */
-  private markerHeld = false;
   /** The generation last recycled (see recycle). */
   private recycled = -1;
-  /** Has answered, or failed to connect, at least once since the engine started. */
-  contacted = false;
-  /** The marker as found at first contact: null = missing (fresh, or data lost); undefined = not yet seen. */
-  markerAtFirstContact: string | null | undefined;
   private latencyMs = 0;
   private lastError = '';
   private healthy = false;
-  private restarts = 0;
-  private quarantineUntil = 0;
-  private quarantineReason = '';
   private closed = false;
   /** Per-command timeout (the engine's nodeTimeoutMs), applied by withinNodeTimeout. */
   private readonly timeoutMs: number;
+  private readonly log: Logger | undefined;
 
   constructor(
     config: ResolvedNode,
     options: ResolvedOptions,
-    private readonly log: Logger | undefined,
+    private readonly admission: NodeAdmission,
   ) {
     super();
     this.name = config.name;
     this.address = config.address;
     this.markerKey = `${options.systemPrefix}run-id`;
     this.timeoutMs = options.nodeTimeoutMs;
+    this.log = options.logger;
     this.redis = new Redis({
       host: config.host,
       port: config.port,
@@ -92,13 +86,13 @@ export class RedisNode extends EventEmitter {
     });
     this.redis.on('error', (error: Error) => {
       this.recordError(error);
-      this.markContacted();
+      this.admission.contacted(this);
     });
     this.redis.on('close', () => {
       this.generation++;
       if (this.healthy && !this.closed) this.log?.warn({ node: this.name }, 'node connection lost');
       this.healthy = false;
-      this.markContacted();
+      this.admission.contacted(this);
       this.emit('change');
     });
     this.redis.on('ready', () => void this.check());
@@ -135,50 +129,32 @@ export class RedisNode extends EventEmitter {
     });
   }
 
-  /** Counted toward quorums now. */
+  /** Counted toward quorums now (NodeAdmission.mayVote). */
   get voting(): boolean {
     return this.canVote(this.generation);
   }
 
-  get quarantined(): boolean {
-    return this.quarantineRemainingMs() > 0;
+  /** Its identity was read on the current connection. */
+  get identified(): boolean {
+    return this.verifiedGeneration === this.generation;
   }
 
   get up(): boolean {
-    return this.healthy && this.verifiedGeneration === this.generation;
+    return this.healthy && this.identified;
   }
 
   get runId(): string {
     return this.identity?.runId ?? '';
   }
 
+  /** As of the last check; undefined before the first. */
+  get maxmemoryPolicy(): string | undefined {
+    return this.identity?.maxmemoryPolicy;
+  }
+
+  /** A reply on the connection of `generation` counts as a vote: still that connection, and admitted to vote. */
   private canVote(generation: number): boolean {
-    return (
-      generation === this.generation &&
-      this.verifiedGeneration === generation &&
-      !this.pending &&
-      this.refusal() === '' &&
-      performance.now() >= this.quarantineUntil
-    );
-  }
-
-  /** Why an evicting node may not vote: Redis could silently drop lock keys under memory pressure. */
-  private refusal(): string {
-    const policy = this.identity?.maxmemoryPolicy;
-    if (policy === undefined || policy === 'noeviction') return '';
-    return `maxmemory-policy is ${policy}: Redis may evict lock keys; set maxmemory-policy noeviction on this node`;
-  }
-
-  quarantineRemainingMs(now = performance.now()): number {
-    return Math.max(0, Math.ceil(this.quarantineUntil - now));
-  }
-
-  /** Keep the node out of quorums until `until` (monotonic ms); only ever lengthens unless `shorten`. */
-  setQuarantine(until: number, reason: string, shorten = false): void {
-    if (!shorten && until <= this.quarantineUntil) return;
-    this.quarantineUntil = until;
-    this.quarantineReason = reason;
-    this.emit('change');
+    return generation === this.generation && this.admission.mayVote(this);
   }
 
   /** Runs a script; the reply counts as a vote only if the node could vote when it was sent and still can. */
@@ -200,16 +176,11 @@ export class RedisNode extends EventEmitter {
   }
 
   private notVotingDetail(): string {
-    if (this.verifiedGeneration !== this.generation) return 'identity not yet checked on this connection';
-    if (this.pending) return 'first contact: checking whether it lost data while no engine watched';
-    const refusal = this.refusal();
-    if (refusal) return refusal;
-    const left = this.quarantineRemainingMs();
-    if (left > 0) return `quarantined for ${left} ms more: ${this.quarantineReason}`;
-    return 'reconnected while the command was in flight';
+    return this.admission.whyNotVoting(this) || 'reconnected while the command was in flight';
   }
 
-  /** Reads INFO: latency, run_id (a change means the node restarted), eviction policy, persistence. */
+  /** Reads INFO (latency, run_id, eviction policy, persistence) and the marker, and reports them to the
+   *  admission, which tells a first contact or a restart (a changed run_id) and decides what it means. */
   async check(): Promise<void> {
     if (this.closed || this.redis.status !== 'ready') {
       this.healthy = false;
@@ -238,58 +209,27 @@ export class RedisNode extends EventEmitter {
     this.latencyMs = performance.now() - started;
     const identity = parseInfo(info);
     const wasUp = this.up;
-    const previousRefusal = this.refusal();
-    const previousRunId = this.identity?.runId;
+    const previous = this.identity;
     this.identity = identity;
-    this.marker = marker;
-    const firstContact = previousRunId === undefined;
-    if (firstContact) {
-      this.markerAtFirstContact = marker;
-      this.pending = true;
-    } else if (previousRunId !== identity.runId) {
-      this.log?.warn(
-        { node: this.name, uptimeSeconds: identity.uptimeSeconds },
-        'node restarted (run_id changed)',
-      );
-      this.emit('restart', { previousRunId, runId: identity.runId });
-    }
+    // Before the new identity counts: a first contact is noted, a changed run_id quarantines the node.
+    this.admission.identified(this, identity, previous, marker);
     this.verifiedGeneration = generation;
     this.healthy = true;
     this.lastError = '';
-    const refusal = this.refusal();
-    if (refusal && refusal !== previousRefusal) this.log?.error({ node: this.name }, refusal);
     if (!wasUp) this.log?.info({ node: this.name, latencyMs: Math.round(this.latencyMs) }, 'node up');
-    this.markContacted();
-    if (firstContact) this.emit('first-contact');
-    this.recordMarker();
+    this.admission.checked(this, previous === undefined);
     this.emit('change');
   }
 
-  /**
-   * The marker (`<systemPrefix>run-id`, no expiry) holds the run_id under which the node was last admitted as a
-   * voter. An engine starting later compares it with the node's run_id: missing while other nodes have theirs
-   * means the node lost its data; different means it restarted. Written only while the node votes, so a node in
-   * quarantine stays marked as suspect for every replica, including ones that start during the quarantine.
-   */
-  private recordMarker(): void {
-    const runId = this.identity?.runId;
-    if (!runId || this.marker === runId || !this.voting || this.markerHeld) return;
-    this.marker = runId;
-    this.bounded(this.redis.set(this.markerKey, runId)).catch((error: unknown) => {
-      this.marker = null;
+  /** Sets the marker to `runId` (NodeAdmission decides when); false when the write failed (error recorded). */
+  async writeMarker(runId: string): Promise<boolean> {
+    try {
+      await this.bounded(this.redis.set(this.markerKey, runId));
+      return true;
+    } catch (error) {
       this.recordError(error);
-    });
-  }
-
-  /** Writes no marker until releaseMarker(): the node votes, but this engine does not vouch for it yet. */
-  holdMarker(): void {
-    this.markerHeld = true;
-  }
-
-  releaseMarker(): void {
-    if (!this.markerHeld) return;
-    this.markerHeld = false;
-    this.recordMarker();
+      return false;
+    }
   }
 
   /** The marker as the node holds it now; null when missing or unreadable. */
@@ -302,48 +242,25 @@ export class RedisNode extends EventEmitter {
     }
   }
 
-  recordRestart(): void {
-    this.restarts++;
-  }
-
   /** Uptime in ms as of the last check, rounded down to whole seconds by Redis (so: a later restart time). */
   get uptimeMs(): number {
     return (this.identity?.uptimeSeconds ?? 0) * 1_000;
   }
 
-  /** Lets a first-contact node vote (after the engine has quarantined it if needed). */
-  admit(): void {
-    if (!this.pending) return;
-    this.pending = false;
-    this.recordMarker();
-    this.emit('change');
-  }
-
-  get isPending(): boolean {
-    return this.pending;
-  }
-
-  private markContacted(): void {
-    if (this.contacted) return;
-    this.contacted = true;
-    this.emit('contacted');
-  }
-
   status(): NodeStatus {
-    const remaining = this.quarantineRemainingMs();
-    const refusal = this.refusal();
+    const admission = this.admission.status(this);
     return {
       name: this.name,
       address: this.address,
       up: this.up,
-      voting: this.voting,
+      voting: admission.voting,
       latencyMs: Math.round(this.latencyMs * 100) / 100,
       runId: this.runId,
-      quarantined: remaining > 0,
-      quarantineRemainingMs: remaining,
-      quarantineReason: refusal || (remaining > 0 ? this.quarantineReason : ''),
+      quarantined: admission.quarantined,
+      quarantineRemainingMs: admission.quarantineRemainingMs,
+      quarantineReason: admission.quarantineReason,
       error: this.up ? '' : this.lastError || 'not connected',
-      restarts: this.restarts,
+      restarts: admission.restarts,
       maxmemoryPolicy: this.identity?.maxmemoryPolicy ?? '',
       aofEnabled: this.identity?.aofEnabled ?? false,
     };

@@ -8,6 +8,7 @@ import {
   NotHolderError,
 } from './errors.js';
 import { newLockId } from './lock-id.js';
+import { NodeAdmission } from './node-admission.js';
 import {
   driftMs,
   type RedlockOptions,
@@ -15,6 +16,7 @@ import {
   reservedPrefixes,
   resolveOptions,
 } from './options.js';
+import { quorumOf } from './quorum.js';
 import { RedisNode } from './redis-node.js';
 import { SCRIPTS } from './scripts.js';
 import type { ClusterStatus, Lease, LockState, Mode, ReleaseResult } from './types.js';
@@ -38,26 +40,20 @@ type Attempt = { lease: Lease } | { error: LockError; retry: boolean };
 const NEVER = new AbortController().signal;
 
 /**
- * The Redlock algorithm over N independent Redis nodes, with fencing tokens and restart quarantine. Knows nothing
- * of gRPC or HTTP. Emits 'change' whenever a node's status may have changed.
+ * The Redlock algorithm over N independent Redis nodes, with fencing tokens. Which nodes vote (first contact,
+ * restart quarantine, refusal) is NodeAdmission's answer. Knows nothing of gRPC or HTTP. Emits 'change' whenever
+ * a node's status may have changed.
  */
 export class Redlock extends EventEmitter {
   readonly options: ResolvedOptions;
   readonly releaseChannel: string;
   private readonly nodes: RedisNode[];
+  /** Which nodes vote: first contact, run_id markers, restart quarantine, refusal. */
+  private readonly admission: NodeAdmission;
   private readonly reserved: string[];
   private mode: Mode;
   private readonly healthTimer: NodeJS.Timeout;
-  private readonly scanNotBefore = new Map<RedisNode, number>();
-  private readonly scanning = new Set<RedisNode>();
-  private readonly timers = new Set<NodeJS.Timeout>();
-  /** Nodes admitted at first contact without a marker while no other node had one, before every node had been
-   *  read: their markers are held until it is known whether a marked node turns up (admitFirstContacts). */
-  private readonly admittedUnmarked = new Set<RedisNode>();
-  /** Nodes found without a marker while others had one, whose marker is being read a second time. */
-  private readonly confirming = new Set<RedisNode>();
   private closed = false;
-  private readonly createdAt = performance.now();
 
   constructor(options: RedlockOptions) {
     super();
@@ -65,23 +61,13 @@ export class Redlock extends EventEmitter {
     this.mode = this.options.mode;
     this.reserved = reservedPrefixes(this.options);
     this.releaseChannel = `${this.options.systemPrefix}released`;
+    this.admission = new NodeAdmission(this.options, () => this.emit('change'));
     this.nodes = this.options.nodes.map((config) => {
-      const node = new RedisNode(config, this.options, this.options.logger);
+      const node = new RedisNode(config, this.options, this.admission);
       node.on('change', () => this.emit('change'));
-      node.on('restart', (ids: { previousRunId: string; runId: string }) =>
-        this.quarantine(node, `restarted (run_id ${short(ids.previousRunId)} → ${short(ids.runId)})`),
-      );
-      node.on('first-contact', () => this.admitFirstContacts());
-      node.on('contacted', () => this.admitFirstContacts());
       return node;
     });
-    // Every node answers or fails to connect within the connect timeout; decide about the rest then anyway.
-    const firstContactTimer = setTimeout(
-      () => this.admitFirstContacts(true),
-      this.options.connectTimeoutMs + 250,
-    );
-    firstContactTimer.unref();
-    this.timers.add(firstContactTimer);
+    this.admission.watch(this.nodes);
     this.healthTimer = setInterval(() => this.healthTick(), this.options.healthIntervalMs);
     this.healthTimer.unref();
   }
@@ -89,8 +75,7 @@ export class Redlock extends EventEmitter {
   /** Resolves once every node has connected and been identified, or `timeoutMs` has passed. */
   async ready(timeoutMs = this.options.connectTimeoutMs + 1_000): Promise<ClusterStatus> {
     const deadline = performance.now() + timeoutMs;
-    const settled = () => this.nodes.every((n) => n.contacted && !n.isPending);
-    while (!settled() && performance.now() < deadline) {
+    while (!this.admission.settled() && performance.now() < deadline) {
       await new Promise<void>((resolve) => {
         const done = (): void => {
           clearTimeout(timer);
@@ -455,7 +440,7 @@ export class Redlock extends EventEmitter {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.healthTimer);
-    for (const t of this.timers) clearTimeout(t);
+    this.admission.close();
     await Promise.all(this.nodes.map((n) => n.close()));
     this.removeAllListeners();
   }
@@ -517,209 +502,8 @@ export class Redlock extends EventEmitter {
 
   private healthTick(): void {
     for (const node of this.nodes) void node.check();
-    this.scanQuarantined();
+    this.admission.shortenQuarantines();
   }
-
-  /**
-   * A restarted node may have forgotten locks, so it may not vote until they have expired: at most the max ttl
-   * (+ drift) after its restart. With enough other nodes voting that every quorum includes one of them, those
-   * nodes hold every still-valid lock it held, so the wait is their largest remaining PTTL (+ drift): zero on an
-   * idle cluster. `since` is when it restarted (detection time when seen live, now − uptime at first contact).
-   */
-  private quarantine(node: RedisNode, why: string, since = performance.now()): void {
-    node.recordRestart();
-    const maxTtl = this.options.maxTtlMs;
-    const until = since + maxTtl + driftMs(this.options, maxTtl);
-    if (until <= performance.now()) return;
-    node.setQuarantine(
-      until,
-      `${why}: it may have forgotten locks, so it is out of quorums until they have expired`,
-    );
-    // Acquire attempts in flight when it restarted may still be writing their other votes; their replies count
-    // only within the node timeout, so a scan started twice that later sees their keys.
-    const settle = 2 * this.options.nodeTimeoutMs;
-    this.scanNotBefore.set(node, performance.now() + settle);
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      this.scanQuarantined();
-    }, settle);
-    timer.unref();
-    this.timers.add(timer);
-  }
-
-  /**
-   * A node seen for the first time by this engine (a fresh server, or a second replica) might have lost its data
-   * while nobody watched. Its marker tells: the run_id under which it last voted. Decided once every node has
-   * answered or failed once, so that other nodes' markers are known.
-   * - marker = run_id: same incarnation, admit.
-   * - marker differs: restarted (with its data) since it last voted: quarantine from its restart time.
-   * - no marker, but another node has one: it lost its data (or is new): quarantine from its restart time.
-   * - no marker anywhere: a fresh cluster, admit. (Total amnesia while no engine ran looks the same; fencing
-   *   tokens still grow, see docs/architecture.md.) If a marked node turns up later, such nodes are revisited.
-   *   While some node has not been read yet (it failed, or answered late), such a node is not marked by this
-   *   engine: a marker is another engine's proof that the node kept its data, and this engine cannot give it yet.
-   *   Once every node has been read without a marker, they are marked (a fresh cluster indeed).
-   */
-  private admitFirstContacts(force = false): void {
-    if (this.closed) return;
-    const late = performance.now() - this.createdAt > this.options.connectTimeoutMs + 250;
-    if (!force && !late && !this.nodes.every((n) => n.contacted)) return;
-    const marked = this.nodes.filter((n) => typeof n.markerAtFirstContact === 'string');
-    const allRead = this.nodes.every((n) => n.markerAtFirstContact !== undefined);
-    for (const node of this.nodes.filter((n) => n.isPending)) {
-      const marker = node.markerAtFirstContact;
-      const restartedAt = performance.now() - node.uptimeMs;
-      if (marker === node.runId) {
-        // same incarnation as when it last voted
-      } else if (marker) {
-        this.quarantine(
-          node,
-          `restarted since it last voted (run_id ${short(marker)} → ${short(node.runId)})`,
-          restartedAt,
-        );
-      } else if (marked.some((m) => m !== node)) {
-        this.confirmMarkerLoss(node);
-        continue;
-      } else {
-        this.admittedUnmarked.add(node);
-        if (!allRead) node.holdMarker();
-      }
-      node.admit();
-    }
-    if (marked.length === 0) {
-      if (allRead) {
-        // A fresh cluster indeed, and with every node read no marked one can turn up any more: mark them.
-        for (const node of this.admittedUnmarked) node.releaseMarker();
-        this.admittedUnmarked.clear();
-      }
-      return;
-    }
-    for (const node of this.admittedUnmarked) {
-      this.admittedUnmarked.delete(node);
-      if (!marked.includes(node)) this.confirmLateMarker(node);
-    }
-  }
-
-  /**
-   * A node admitted without a marker before every node had been read, and a marked node has turned up since. It
-   * lost its data, or an engine starting at the same time marked the other node after this one read it (two
-   * replicas starting together, one of them reaching some nodes late). This engine never marked it, so its marker,
-   * read again, tells (rereadMarker). It keeps the vote it has had since its admission in the meantime, so
-   * operations in flight are not cut off by a false alarm.
-   */
-  private confirmLateMarker(node: RedisNode): void {
-    this.rereadMarker(node, (vouchedFor) => {
-      if (!vouchedFor)
-        this.quarantine(
-          node,
-          'had no marker while another node has one: it lost its data',
-          performance.now() - node.uptimeMs,
-        );
-      node.releaseMarker(); // written once it votes (at once, or after the quarantine)
-    });
-  }
-
-  /**
-   * A node without a marker while others have one lost its data while no engine watched, or another engine that
-   * is starting at the same moment has just marked the other nodes and is about to mark this one (engines start
-   * together on a fresh cluster: a replica pair, a restarted deployment). The node stays out of quorums while its
-   * marker is read again (rereadMarker). Still missing (or unreadable): quarantine.
-   */
-  private confirmMarkerLoss(node: RedisNode): void {
-    this.rereadMarker(node, (vouchedFor) => {
-      if (!node.isPending) return;
-      if (!vouchedFor)
-        this.quarantine(
-          node,
-          'lost its data while no engine watched (its marker is gone, other nodes have theirs)',
-          performance.now() - node.uptimeMs,
-        );
-      node.admit();
-    });
-  }
-
-  /**
-   * Reads a node's marker again after a settle time (twice the node timeout: as long as a marker write may be in
-   * flight) and tells `decide` whether it now holds the node's current run_id. An engine writes a marker only for
-   * a node it admitted as a voter, so that means another engine that watched the node trusts it.
-   */
-  private rereadMarker(node: RedisNode, decide: (vouchedFor: boolean) => void): void {
-    if (this.confirming.has(node)) return;
-    this.confirming.add(node);
-    const timer = setTimeout(async () => {
-      this.timers.delete(timer);
-      const marker = await node.readMarker();
-      this.confirming.delete(node);
-      if (!this.closed) decide(marker === node.runId);
-    }, 2 * this.options.nodeTimeoutMs);
-    timer.unref();
-    this.timers.add(timer);
-  }
-
-  private scanQuarantined(): void {
-    const now = performance.now();
-    for (const node of this.nodes) {
-      if (!node.quarantined || this.scanning.has(node) || now < (this.scanNotBefore.get(node) ?? 0)) continue;
-      void this.shortenQuarantine(node);
-    }
-  }
-
-  private async shortenQuarantine(node: RedisNode): Promise<void> {
-    const witnesses = this.nodes.filter((n) => n !== node && n.voting);
-    if (witnesses.length < this.nodes.length - quorumOf(this.nodes.length) + 1) return;
-    this.scanning.add(node);
-    try {
-      const longest = Math.max(0, ...(await Promise.all(witnesses.map((w) => this.longestLockPttl(w)))));
-      if (this.closed || !witnesses.every((w) => w.voting)) return;
-      const waitMs = longest > 0 ? longest + driftMs(this.options, longest) : 0;
-      const until = performance.now() + waitMs;
-      if (until < performance.now() + node.quarantineRemainingMs()) {
-        node.setQuarantine(
-          until,
-          `restarted; waiting ${waitMs} ms for the locks it may have forgotten to expire`,
-          true,
-        );
-        this.options.logger?.info(
-          { node: node.name, waitMs },
-          waitMs === 0
-            ? 'restarted node rejoins: no live locks'
-            : 'restarted node quarantined until live locks expire',
-        );
-      }
-    } catch (error) {
-      this.options.logger?.warn(
-        { node: node.name, err: String(error) },
-        'quarantine scan failed; keeping the max-ttl quarantine',
-      );
-    } finally {
-      this.scanning.delete(node);
-    }
-  }
-
-  /** The largest PTTL among lock keys on a node (a key without expiry counts as the max ttl). */
-  private async longestLockPttl(node: RedisNode): Promise<number> {
-    const pattern = `${escapeGlob(this.options.keyPrefix)}*`;
-    const deadline = performance.now() + 5_000;
-    let cursor = '0';
-    let longest = 0;
-    do {
-      const [next, keys] = await node.bounded(node.redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1_000));
-      const lockKeys = keys.filter((k) => !this.reserved.some((p) => k.startsWith(p)));
-      const pttls = await Promise.all(lockKeys.map((k) => node.bounded(node.redis.pttl(k))));
-      for (const p of pttls) longest = Math.max(longest, p === -1 ? this.options.maxTtlMs : p);
-      cursor = next;
-      if (performance.now() > deadline) throw new Error(`scanning ${node.name} took over 5 s`);
-    } while (cursor !== '0');
-    return longest;
-  }
-}
-
-export function quorumOf(nodeCount: number): number {
-  return Math.floor(nodeCount / 2) + 1;
-}
-
-function short(runId: string): string {
-  return runId ? `${runId.slice(0, 8)}…` : 'none';
 }
 
 function summarize(votes: readonly NodeVote[]): string {
@@ -739,8 +523,4 @@ function agreedHolder(holders: readonly string[]): { token: number; clientId: st
     }
   }
   return { token: best.token, clientId: best.clientId };
-}
-
-function escapeGlob(text: string): string {
-  return text.replace(/[*?[\]\\]/g, '\\$&');
 }
