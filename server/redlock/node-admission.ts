@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { driftMs, type ResolvedOptions, reservedPrefixes } from './options.js';
 import { quorumOf } from './quorum.js';
-import type { NodeIdentity, RedisNode } from './redis-node.js';
+import type { AdmissionStatus, NodeAdmissionPort, NodeIdentity, RedisNode } from './redis-node.js';
 import type { NodeStatus } from './types.js';
 
 /**
@@ -48,11 +48,6 @@ interface Admission {
   restarts: number;
 }
 
-type AdmissionStatus = Pick<
-  NodeStatus,
-  'voting' | 'quarantined' | 'quarantineRemainingMs' | 'quarantineReason' | 'restarts'
->;
-
 /**
  * Node admission: which Redis nodes may vote, and why not. This is where to look for "when does a node vote?".
  *
@@ -80,7 +75,7 @@ type AdmissionStatus = Pick<
  * RedisNode reports what it reads (contacted, identified, checked) and asks mayVote / whyNotVoting / status;
  * Redlock asks settled (ready) and runs shortenQuarantines on each health tick.
  */
-export class NodeAdmission {
+export class NodeAdmission implements NodeAdmissionPort {
   private readonly admissions = new Map<RedisNode, Admission>();
   private nodes: readonly RedisNode[] = [];
   private readonly timers = new Set<NodeJS.Timeout>();

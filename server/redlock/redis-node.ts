@@ -1,7 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { NodeAdmission } from './node-admission.js';
 import { isNodeTimeout, withinNodeTimeout } from './node-timeout.js';
 import type { ResolvedNode, ResolvedOptions } from './options.js';
 import { boundReadyCheck } from './ready-check.js';
@@ -17,6 +16,27 @@ export interface NodeIdentity {
 }
 
 /** A node's answer to one command, stamped with whether it may count as a vote. */
+/** The admission part of a node's status (NodeAdmission decides it). */
+export type AdmissionStatus = Pick<
+  NodeStatus,
+  'voting' | 'quarantined' | 'quarantineRemainingMs' | 'quarantineReason' | 'restarts'
+>;
+
+/** What a node reports to the engine's admission (NodeAdmission), and asks it: whether it may vote. */
+export interface NodeAdmissionPort {
+  contacted(node: RedisNode): void;
+  identified(
+    node: RedisNode,
+    identity: NodeIdentity,
+    previous: NodeIdentity | undefined,
+    marker: string | null,
+  ): void;
+  checked(node: RedisNode, firstContact: boolean): void;
+  mayVote(node: RedisNode): boolean;
+  whyNotVoting(node: RedisNode): string;
+  status(node: RedisNode): AdmissionStatus;
+}
+
 export type NodeReply<T> =
   | { ok: true; value: T; voting: boolean; detail: string }
   | { ok: false; voting: false; detail: string };
@@ -53,7 +73,7 @@ export class RedisNode extends EventEmitter {
   constructor(
     config: ResolvedNode,
     options: ResolvedOptions,
-    private readonly admission: NodeAdmission,
+    private readonly admission: NodeAdmissionPort,
   ) {
     super();
     this.name = config.name;
