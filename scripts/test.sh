@@ -7,6 +7,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/lib/ensure-deps.sh
 ensure_redis_server
 ensure_lab_tools
+ensure_test_tools
 ensure_node_modules
 
 echo "==> generated code is current"

@@ -32,6 +32,15 @@ ensure_lab_tools() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# iproute2 (ip): test/contract-paths.test.ts makes a network namespace, a test host of its own, to call the
+# server from a non-loopback address.
+ensure_test_tools() {
+  command -v ip >/dev/null 2>&1 && return 0
+  echo "==> installing iproute2 (apt-get)"
+  apt_update_once
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends iproute2 >/dev/null
+}
+
 ensure_node_modules() {
   local major
   major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)

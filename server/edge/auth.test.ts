@@ -9,6 +9,11 @@ describe('isLoopbackPeer (admin calls without an admin token are accepted only f
     ['[::1]:50000', true],
     ['ipv6:[::1]:50000', true],
     ['[::ffff:127.0.0.1]:50000', true],
+    // What grpc-js reports on a dual-stack ([::]) listener: IPv6 without brackets, then the port.
+    ['::1:47892', true],
+    ['::ffff:127.0.0.1:35756', true],
+    ['::ffff:10.0.0.1:35756', false],
+    ['2001:db8::1:50000', false],
     ['10.0.0.5:50000', false],
     ['192.168.1.2:443', false],
     ['[2001:db8::1]:50000', false],

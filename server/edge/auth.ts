@@ -105,13 +105,16 @@ function matches(presented: Buffer, accepted: readonly Buffer[]): boolean {
   return ok;
 }
 
-/** grpc-js peers look like `127.0.0.1:5000`, `[::1]:5000`, `ipv4:…`, `ipv6:[…]:…` or `unix:…`. */
+/**
+ * grpc-js peers look like `127.0.0.1:5000`, `::1:5000` and `::ffff:127.0.0.1:5000` (what a dual-stack listener
+ * reports: an IPv6 address without brackets, then the port), `[::1]:5000`, `ipv4:…`, `ipv6:[…]:…` or `unix:…`.
+ */
 export function isLoopbackPeer(peer: string): boolean {
   let host = peer.replace(/^(ipv4|ipv6):/, '');
   if (host.startsWith('unix:')) return true;
   const bracket = /^\[([^\]]+)\](?::\d+)?$/.exec(host);
   if (bracket) host = bracket[1]!;
-  else if (/^[\d.]+:\d+$/.test(host)) host = host.slice(0, host.lastIndexOf(':'));
+  else if (/:\d+$/.test(host)) host = host.slice(0, host.lastIndexOf(':')); // a peer always has a port
   return isLoopbackAddress(host);
 }
 

@@ -91,8 +91,10 @@ export async function startTestServer(
 ): Promise<TestServer> {
   const cluster = options.cluster ?? (await Cluster.start(3, options.clusterOptions));
   if (!options.cluster) onTestFinished(() => cluster.dispose());
+  // A free loopback port unless `flags` choose where to listen.
+  const listen = flags.includes('--grpc-listen') ? [] : ['--grpc-listen', '127.0.0.1:0'];
   const parsed = parseConfig(
-    ['--nodes', cluster.addresses.join(','), '--grpc-listen', '127.0.0.1:0', ...withDefaults(flags)],
+    ['--nodes', cluster.addresses.join(','), ...listen, ...withDefaults(flags)],
     options.env ?? {},
   );
   if (!('config' in parsed)) throw new Error('unexpected --help');
