@@ -101,47 +101,47 @@ describe('admin calls with no admin token configured', () => {
   });
 });
 
+/** Two replicas on one cluster; a lease acquired through A and kept alive on a stream to A (one renewal answered). */
+async function keptAliveOnA(tag: string) {
+  const a = await startTestServer();
+  const b = await startTestServer([], { cluster: a.cluster });
+  const resource = uniqueResource(tag);
+  const lease = (await a.lock.acquire({ resource, ttlMs: 8_000 })).lease!;
+  const stream = openStream(a.lock);
+  stream.send({ resource, lockId: lease.lockId, ttlMs: 8_000 });
+  expect((await stream.nth(1)).state).toBe(LeaseState.LEASE_STATE_HELD);
+  return { a, b, resource, lease, stream };
+}
+
 describe('a KeepAlive stream on one replica, its lease ended through another', () => {
   it('is pushed RELEASED when the lease is released through the other replica', async () => {
-    const a = await startTestServer();
-    const b = await startTestServer([], { cluster: a.cluster });
-    const resource = uniqueResource('across');
-    const { lease } = await a.lock.acquire({ resource, ttlMs: 8_000 });
-    const stream = openStream(a.lock);
-    stream.send({ resource, lockId: lease!.lockId, ttlMs: 8_000 });
-    expect((await stream.nth(1)).state).toBe(LeaseState.LEASE_STATE_HELD);
-    await b.lock.release({ resource, lockId: lease!.lockId });
+    const { a, b, resource, lease, stream } = await keptAliveOnA('across');
+    await b.lock.release({ resource, lockId: lease.lockId });
     // Unasked: A hears it from the nodes' release announcements.
     expect(await stream.nth(2)).toMatchObject({
       resource,
-      lockId: lease!.lockId,
+      lockId: lease.lockId,
       state: LeaseState.LEASE_STATE_RELEASED,
-      fencingToken: lease!.fencingToken,
+      fencingToken: lease.fencingToken,
     });
     expect((await stream.nth(2)).reason).toMatch(/released through another server/);
     expect(a.logs.filter((l) => l.event === 'lost')).toEqual([]);
   });
 
   it('answers the next renewal LOST when another replica granted the resource to someone else', async () => {
-    const a = await startTestServer();
-    const b = await startTestServer([], { cluster: a.cluster });
-    const resource = uniqueResource('taken');
-    const { lease } = await a.lock.acquire({ resource, ttlMs: 8_000 });
-    const stream = openStream(a.lock);
-    stream.send({ resource, lockId: lease!.lockId, ttlMs: 8_000 });
-    expect((await stream.nth(1)).state).toBe(LeaseState.LEASE_STATE_HELD);
+    const { a, b, resource, lease, stream } = await keptAliveOnA('taken');
     // The lease vanishes behind both servers' backs (every node's clock jumped), and B grants the resource.
     for (const node of a.nodes) {
       await node.command('DEL', `lk:${resource}`, `lkh:${resource}`);
     }
     const { lease: other } = await b.lock.acquire({ resource, ttlMs: 8_000 });
-    expect(other!.fencingToken).toBeGreaterThan(lease!.fencingToken);
-    stream.send({ resource, lockId: lease!.lockId, ttlMs: 8_000 });
+    expect(other!.fencingToken).toBeGreaterThan(lease.fencingToken);
+    stream.send({ resource, lockId: lease.lockId, ttlMs: 8_000 });
     const answer = await stream.nth(2);
     expect(answer).toMatchObject({
       resource,
       state: LeaseState.LEASE_STATE_LOST,
-      fencingToken: lease!.fencingToken,
+      fencingToken: lease.fencingToken,
     });
     expect(answer.reason).toMatch(/does not hold|not held|no longer holds/);
     expect(a.logs.filter((l) => l.event === 'lost').map((l) => l.resource)).toEqual([resource]);
