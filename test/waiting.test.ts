@@ -4,6 +4,7 @@ import { LockServiceDefinition } from '../gen/redlease/v1/lock.js';
 import { RedisCluster } from '../scripts/lib/redis-process.js';
 import { ServerProcess } from '../scripts/lib/server-process.js';
 import { FaultProxy } from './support/fault-proxy.js';
+import { monitorScripts } from './support/script-monitor.js';
 import {
   connect,
   rejection,
@@ -12,6 +13,12 @@ import {
   uniqueResource,
   waitFor,
 } from './support/server.js';
+
+/**
+ * A hand-off woken by a release or its announcement takes milliseconds; one left to a timer (the holder's ttl,
+ * the fallback look) takes seconds in these tests. Far above the first on a loaded 2-core box, far below the second.
+ */
+const HANDOFF_BOUND_MS = 2_000;
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -211,23 +218,31 @@ describe('two server replicas on the same three nodes', () => {
   it('a waiter on server B is woken by a release on server A (announced by the nodes, not a timer)', async () => {
     const cluster = await RedisCluster.start(3);
     onTestFinished(() => cluster.dispose());
-    // B polls only every 60 s: within this test only a release announcement can wake its waiter.
+    // B looks again only every 60 s, and A's lock would run 30 s: within the waiter's 10 s wait, only a release
+    // announcement can wake it. Without one it looks again only when its wait runs out, 10 s on.
     const [serverA, b] = await Promise.all([
-      startServerProcess(cluster),
+      startServerProcess(cluster, ['--max-ttl-ms', '60000']),
       startServerProcess(cluster, ['--wait-fallback-ms', '60000']),
     ]);
     const { lock: a } = connect(`127.0.0.1:${serverA.grpcPort}`);
     const { lock: lockB } = connect(`127.0.0.1:${b.grpcPort}`);
     const resource = uniqueResource('replicas');
-    const { lease } = await a.acquire({ resource, ttlMs: 10_000 });
-    const waiting = lockB.acquire({ resource, ttlMs: 5_000, waitTimeoutMs: 20_000, clientId: 'on-b' });
-    await waitFor('the waiter queued on B', async () => (await lockB.describe({ resource })).waiters === 1);
+    const { lease } = await a.acquire({ resource, ttlMs: 30_000 });
+    const monitors = await monitorScripts(cluster.nodes);
+    const waiting = lockB.acquire({ resource, ttlMs: 5_000, waitTimeoutMs: 10_000, clientId: 'on-b' });
+    // Its first look found the lock held on every node: a release now cannot be met by that look.
+    await waitFor('the waiter on B to have looked once on every node', () =>
+      monitors.every((m) => m.count(resource, 'acquire') === 1),
+    );
     const released = performance.now();
     await a.release({ resource, lockId: lease!.lockId });
     const { lease: handed } = await waiting;
     const ms = performance.now() - released;
     console.log(`cross-replica hand-off: ${ms.toFixed(2)} ms`);
     expect(handed!.fencingToken).toBeGreaterThan(lease!.fencingToken);
+    // An announcement takes milliseconds; the timers that could also wake B's waiter run for seconds. The bound is
+    // loose for a loaded box and still far below them.
+    expect(ms).toBeLessThan(HANDOFF_BOUND_MS);
     expect((await a.describe({ resource })).holderClientId).toBe('on-b');
     expect(b.events('waited').find((l) => l.resource === resource)).toMatchObject({ outcome: 'acquired' });
     expect(serverA.events('released').find((l) => l.resource === resource)).toMatchObject({
