@@ -172,25 +172,51 @@ describe('hand-off cost on the Redis nodes', () => {
     await lock.release({ resource: warm, lockId: (await lock.acquire({ resource: warm })).lease!.lockId });
     const resource = uniqueResource('handoff');
     const { lease: held } = await lock.acquire({ resource, ttlMs: 10_000, clientId: 'holder' });
+    // One marker resource per node, held, with a waiter of its own: a release announcement of marker i that the
+    // test publishes on node i wakes that waiter, whose look then reaches every node.
+    const markers = cluster.nodes.map((_, i) => uniqueResource(`marker-${i + 1}`));
+    for (const marker of markers) await lock.acquire({ resource: marker, ttlMs: 10_000 });
+    const monitors = await monitorScripts(cluster.nodes);
+    const stopMarkers = new AbortController();
+    onTestFinished(() => stopMarkers.abort());
+    for (const marker of markers) {
+      lock
+        .acquire({ resource: marker, waitTimeoutMs: 30_000 }, { signal: stopMarkers.signal })
+        .catch(() => undefined);
+    }
     const waiting = [1, 2, 3].map((i) =>
       lock.acquire({ resource, ttlMs: 10_000, waitTimeoutMs: 30_000, clientId: `waiter-${i}` }),
     );
     await waitFor('three waiters queued', async () => (await lock.describe({ resource })).waiters === 3);
-    // Each waiter has tried once and sleeps until the holder's lock runs out (10 s): from here on, every script
-    // run on a node is part of the hand-off.
-    await new Promise((r) => setTimeout(r, 200));
-    await Promise.all(cluster.nodes.map((n) => n.command('CONFIG', 'RESETSTAT')));
+    // The head waiter (and each marker's waiter) has looked once on every node and sleeps until the holder's lock
+    // runs out (10 s): from here on, every script run on the resource is part of the hand-off.
+    await waitFor('every head waiter to have looked once on every node', () =>
+      monitors.every((m) => [resource, ...markers].every((r) => m.count(r, 'acquire') === 1)),
+    );
     await lock.release({ resource, lockId: held!.lockId });
     const first = await Promise.race(waiting);
     expect(first.lease!.fencingToken).toBeGreaterThan(held!.fencingToken);
-    // Release announcements reach the server about now; they must not send the next waiter to try for nothing.
-    await new Promise((r) => setTimeout(r, 500));
-    for (const node of cluster.nodes) {
-      const stats = String(await node.command('INFO', 'commandstats'));
-      const scripts = Number(/cmdstat_evalsha:calls=(\d+)/.exec(stats)?.[1] ?? 0);
-      // The release, the head waiter's acquire (the tokens agree: no commit), and the next waiter's first look
-      // when it becomes the head (it learns the new holder's remaining time): nothing else.
-      expect(scripts, `${node.address}: ${stats}`).toBe(3);
+    await waitFor('the release, the grant and the next waiter’s first look on every node', () =>
+      monitors.every((m) => m.count(resource, 'acquire') + m.count(resource, 'release') >= 4),
+    );
+    // The release's announcements must not send the next waiter to look for nothing. Node i announced it (from
+    // the release script, already run there) before the marker the test publishes there now, on the one
+    // connection this server listens on; so once every marker's waiter has looked again on every node, a look
+    // that an announcement of the release caused was sent before that, on the same connections.
+    for (const [i, node] of cluster.nodes.entries()) {
+      expect(await node.command('PUBLISH', 'redlease:released', markers[i]!)).toBe(1);
+    }
+    await waitFor('every marker’s waiter to have looked again on every node', () =>
+      monitors.every((m) => markers.every((r) => m.count(r, 'acquire') === 2)),
+    );
+    for (const m of monitors) {
+      // The head waiter's first look, the release, the head waiter's acquire (the tokens agree: no commit), and
+      // the next waiter's first look when it becomes the head (it learns the new holder's remaining time). The
+      // test's own Describe calls (inspect) aside.
+      expect(
+        m.scripts(resource).filter((script) => script !== 'inspect'),
+        m.node.address,
+      ).toEqual(['acquire', 'release', 'acquire', 'acquire']);
     }
     await lock.release({ resource, lockId: first.lease!.lockId });
     const second = await Promise.race(waiting.filter((w) => w !== waiting[0]));
