@@ -225,12 +225,15 @@ describe('hand-off cost on the Redis nodes', () => {
   });
 
   it("on fresh nodes (the release script not cached yet) the woken waiter still gets the lock at once, not at the old lock's expiry", async () => {
-    const { lock } = await startTestServer(['--wait-fallback-ms', '60000']);
+    const { lock, cluster } = await startTestServer(['--wait-fallback-ms', '60000']);
     const resource = uniqueResource('fresh');
     const { lease: held } = await lock.acquire({ resource, ttlMs: 10_000 });
+    const monitors = await monitorScripts(cluster.nodes);
     const waiting = lock.acquire({ resource, ttlMs: 10_000, waitTimeoutMs: 30_000 });
-    await waitFor('the waiter queued', async () => (await lock.describe({ resource })).waiters === 1);
-    await new Promise((r) => setTimeout(r, 200));
+    // Its first look found the lock held on every node: from here it sleeps until the old lock runs out (10 s).
+    await waitFor('the waiter to have looked once on every node', () =>
+      monitors.every((m) => m.count(resource, 'acquire') === 1),
+    );
     const released = performance.now();
     await lock.release({ resource, lockId: held!.lockId });
     const { lease } = await waiting;
