@@ -308,11 +308,23 @@ describe('two server replicas on the same three nodes', () => {
     const resource = uniqueResource('healed');
     const { lease } = await a.acquire({ resource, ttlMs: 30_000 });
 
+    // Any connection made from here on has a larger client id on its node than this one.
+    const firstNewId = await Promise.all(
+      cluster.nodes.map(async (n) => Number(await n.command('CLIENT', 'ID'))),
+    );
     // Every connection of B is reset, and the reconnects land on links that swallow everything for a while:
     // their ready checks are lost for good.
     await Promise.all(proxies.map((p) => p.set('reset')));
     await Promise.all(proxies.map((p) => p.set('blackhole')));
-    await new Promise((r) => setTimeout(r, 1_500));
+    const swallowing = proxies.map((p) => p.stats());
+    await waitFor(
+      "B's command and release connections to reconnect into every blackhole and lose their bytes",
+      () =>
+        proxies.every((p, i) => {
+          const { accepted, dropped } = p.stats();
+          return accepted >= swallowing[i]!.accepted + 2 && dropped > swallowing[i]!.dropped;
+        }),
+    );
     await Promise.all(proxies.map((p) => p.set('pass')));
     await waitFor(
       'B to count every node again',
@@ -320,15 +332,31 @@ describe('two server replicas on the same three nodes', () => {
       10_000,
     );
 
-    const waiting = b.acquire({ resource, ttlMs: 5_000, waitTimeoutMs: 40_000 });
-    await waitFor('the waiter queued on B', async () => (await b.describe({ resource })).waiters === 1);
-    // Give B's release listener time to come back too (its ready check is bounded by the connect timeout).
-    await new Promise((r) => setTimeout(r, 1_500));
+    // B's release listener comes back too (a lost ready check is bounded by the connect timeout): subscribed again
+    // on every node, on a connection made after the reset.
+    await waitFor("B's release listener to subscribe again on every node", () =>
+      Promise.all(
+        cluster.nodes.map(async (node, i) =>
+          String(await node.command('CLIENT', 'LIST', 'TYPE', 'pubsub'))
+            .split('\n')
+            .some((line) => {
+              const id = Number(/^id=(\d+) /.exec(line)?.[1]);
+              return id > firstNewId[i]! && / name=redlease-releases /.test(line) && / sub=1 /.test(line);
+            }),
+        ),
+      ).then((subscribed) => subscribed.every(Boolean)),
+    );
+    const monitors = await monitorScripts(cluster.nodes);
+    const waiting = b.acquire({ resource, ttlMs: 5_000, waitTimeoutMs: 10_000 });
+    // Its first look found the lock held on every node: a release now cannot be met by that look.
+    await waitFor('the waiter on B to have looked once on every node', () =>
+      monitors.every((m) => m.count(resource, 'acquire') === 1),
+    );
     const released = performance.now();
     await a.release({ resource, lockId: lease!.lockId });
     const { lease: handed } = await waiting;
     expect(handed!.fencingToken).toBeGreaterThan(lease!.fencingToken);
-    // Not a speed test: without announcements B's waiter would wake only when A's 30 s lock ran out.
-    expect(performance.now() - released).toBeLessThan(10_000);
+    // Without announcements B's waiter would wake only when its 10 s wait ran out (A's lock runs 30 s).
+    expect(performance.now() - released).toBeLessThan(HANDOFF_BOUND_MS);
   });
 });
