@@ -109,8 +109,12 @@ describe("LockClient with transport: 'session'", () => {
     const waiting = client.acquire(resource, { ttlMs: 5_000, waitMs: 15_000 });
     await waitFor('the waiter to queue', () => server.coordinator.waiterCount === 1);
     await proxy.set('reset'); // RST on the connection under the stream
-    await new Promise((r) => setTimeout(r, 100));
+    // The server saw the stream cut: the Acquire on it left the queue.
+    await waitFor('the cut-off Acquire to leave the queue', () => server.coordinator.waiterCount === 0);
     await proxy.set('pass');
+    // Re-sent on a new stream (over a new connection through the proxy), it queues again; only then is the
+    // resource released, so the grant goes to the re-sent operation.
+    await waitFor('the Acquire to be re-sent and queued', () => server.coordinator.waiterCount === 1, 10_000);
     await held.release();
     // Re-sent with the same lock id on a new stream: granted (once), no error surfaced.
     const lease = await waiting;
