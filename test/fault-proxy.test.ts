@@ -410,6 +410,7 @@ describe('FaultProxy', () => {
       );
     }
     expect(told, 'the client was told of the close during the blackhole').toBe(false);
+    // Not settled (no close, no error): sleep(0) only stands for "not yet", it waits for nothing.
     expect(await Promise.race([ended, sleep(0, 'open')])).toBe('open');
     await proxy.set('pass');
     expect(await ended).toBe('closed');

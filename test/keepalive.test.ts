@@ -36,6 +36,7 @@ describe('KeepAlive lease streams', () => {
       });
       expect(answer.validityMs).toBeGreaterThan(0);
       expect(answer.validityMs).toBeLessThanOrEqual(ttlMs);
+      // The client's renewal interval: renewing every 200 ms across four ttls is the behaviour under test.
       await new Promise((r) => setTimeout(r, 200));
     }
     expect(await lock.describe({ resource })).toMatchObject({

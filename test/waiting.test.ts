@@ -53,7 +53,8 @@ describe('waiting Acquires: a FIFO queue per resource with hand-off on release',
       expect(holder, `client ${i} granted while ${holder} holds`).toBeUndefined();
       holder = i;
       grants.push({ client: i, token: lease!.fencingToken, at });
-      await new Promise((r) => setTimeout(r, 5)); // "work"
+      // The holder's work: holding the lock a little while is the workload here, not a wait for anything.
+      await new Promise((r) => setTimeout(r, 5));
       holder = undefined;
       releasedAt = performance.now();
       await client.release({ resource, lockId: lease!.lockId });
