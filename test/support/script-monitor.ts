@@ -1,4 +1,5 @@
-import { Redis } from 'ioredis';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { onTestFinished } from 'vitest';
 import type { RedisProcess } from '../../scripts/lib/redis-process.js';
 import { SCRIPTS } from '../../server/redlock/scripts.js';
@@ -17,6 +18,9 @@ export interface ScriptCall {
  * The engine's script runs a real Redis node is asked for, in the order it runs them, seen through MONITOR: what
  * servers asked a node for a given resource. One engine call is one EVALSHA; the EVAL that follows a NOSCRIPT
  * answer is the same call again and is not counted, nor are the commands a script runs. Closed when the test ends.
+ *
+ * A plain socket rather than ioredis: ioredis can take a MONITOR line that arrives with the +OK for a reply to a
+ * command it never sent ("Command queue state error").
  */
 export class ScriptMonitor {
   readonly calls: ScriptCall[] = [];
@@ -27,22 +31,35 @@ export class ScriptMonitor {
   static async start(node: RedisProcess): Promise<ScriptMonitor> {
     const monitor = new ScriptMonitor(node);
     const [host, port] = node.address.split(':');
-    const client = new Redis({ host, port: Number(port), lazyConnect: true, maxRetriesPerRequest: 0 });
-    client.on('error', () => undefined); // a node the test stops ends its monitor; nothing to report
+    const socket = connect({ host, port: Number(port) });
+    socket.on('error', () => undefined); // a node the test stops ends its monitor; nothing to report
     onTestFinished(() => {
-      client.disconnect();
+      socket.destroy();
     });
-    const watching = await client.monitor();
-    watching.on('error', () => undefined);
-    onTestFinished(() => {
-      watching.disconnect();
+    await once(socket, 'connect');
+    let pending = '';
+    let started: (() => void) | undefined;
+    const ok = new Promise<void>((resolve) => (started = resolve));
+    socket.setEncoding('latin1').on('data', (chunk: string) => {
+      const lines = (pending + chunk).split('\r\n');
+      pending = lines.pop()!;
+      for (const line of lines) {
+        if (line === '+OK') started?.();
+        else monitor.record(line);
+      }
     });
-    watching.on('monitor', (_time: string, args: string[], source: string) => {
-      // evalsha <sha> <numkeys> <key1> …
-      if (source === 'lua' || args[0]?.toLowerCase() !== 'evalsha' || Number(args[2]) < 1) return;
-      monitor.calls.push({ script: BY_SHA.get(args[1] ?? '') ?? 'unknown', key: args[3] ?? '' });
-    });
+    socket.write('MONITOR\r\n');
+    await ok;
     return monitor;
+  }
+
+  /** `+<time> [<db> <client address, or lua>] "evalsha" "<sha>" "<numkeys>" "<key1>" …` */
+  private record(line: string): void {
+    const source = /^\+[\d.]+ \[\d+ ([^\]]+)\] /.exec(line)?.[1];
+    if (source === undefined || source === 'lua') return;
+    const args = [...line.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1]!);
+    if (args[0]?.toLowerCase() !== 'evalsha' || !(Number(args[2]) >= 1)) return;
+    this.calls.push({ script: BY_SHA.get(args[1] ?? '') ?? 'unknown', key: args[3] ?? '' });
   }
 
   /** Script runs on `resource` since start (of `script` only, if given). */
