@@ -33,13 +33,25 @@ report=.redlease/vitest-report.json
 rm -f "$report"
 status=0
 npx vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@" || status=$?
-# One plain closing line that any CI can read, whatever the reporter printed above.
+# One plain closing line that any CI can read, whatever the reporter printed above. A skipped test (it.skip,
+# it.todo, a runIf/skipIf that did not run, or one left out by a -t name filter) proves nothing, so it fails the
+# run like a failed one: its name is printed, and the exit status is 1 unless vitest already failed.
 node -e '
   const fs = require("node:fs");
+  const path = require("node:path");
   const file = process.argv[1];
   if (!fs.existsSync(file)) { console.log("tests: 0 passed, 1 failed (vitest wrote no report)"); process.exit(0); }
   const r = JSON.parse(fs.readFileSync(file, "utf8"));
   const skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
   console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped`);
-' "$report"
+  if (skipped === 0) process.exit(0);
+  for (const result of r.testResults ?? []) {
+    for (const test of result.assertionResults ?? []) {
+      if (["pending", "skipped", "todo"].includes(test.status))
+        console.log(`skipped (${test.status}): ${path.relative(process.cwd(), result.name)} > ${test.fullName}`);
+    }
+  }
+  console.log(`tests: FAILED: ${skipped} test(s) skipped; every test must run (run one file or name with npx vitest run)`);
+  process.exit(1);
+' "$report" || { [ "$status" -ne 0 ] || status=1; }
 exit "$status"

@@ -4,6 +4,7 @@
  * to the node as the witness. Timings assert lower bounds only; the machine may be slow, never fast.
  */
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { createServer as createHttp2Server, connect as http2Connect } from 'node:http2';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -13,7 +14,13 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { freePort } from '../scripts/lib/free-port.js';
 import { RedisProcess } from '../scripts/lib/redis-process.js';
 import { waitFor } from '../scripts/lib/wait.js';
-import { FaultProxy, type FaultProxyOptions, jitteredDelayMs, mulberry32 } from './support/fault-proxy.js';
+import {
+  type Direction,
+  FaultProxy,
+  type FaultProxyOptions,
+  jitteredDelayMs,
+  mulberry32,
+} from './support/fault-proxy.js';
 
 /** ioredis command timeout: how long "the command got no answer" takes to observe. */
 const COMMAND_TIMEOUT_MS = 300;
@@ -159,6 +166,43 @@ async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<'se
   }
 }
 
+/** One end of a loopback TCP connection as Linux's /proc/net/tcp shows it, by local and remote port. */
+function tcpQueues(localPort: number, remotePort: number): { tx: number; rx: number } | undefined {
+  const hex = (port: number) => port.toString(16).toUpperCase().padStart(4, '0');
+  const [local, remote] = [`0100007F:${hex(localPort)}`, `0100007F:${hex(remotePort)}`];
+  for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+    const fields = line.trim().split(/\s+/);
+    if (fields[1] !== local || fields[2] !== remote) continue;
+    // tx_queue: bytes sent and not yet acknowledged by the peer; rx_queue: bytes received and not yet read.
+    const [tx, rx] = (fields[4] ?? '').split(':').map((n) => Number.parseInt(n, 16));
+    return { tx: tx!, rx: rx! };
+  }
+  return undefined;
+}
+
+/**
+ * Whether the proxy has read everything `socket` wrote to it: handed to the kernel, acknowledged by the proxy's
+ * socket, and no longer waiting there to be read. The proxy handles what it reads in the same callback (forwards,
+ * drops or schedules it), so this is also "the proxy has acted on it".
+ */
+function proxyHasRead(socket: Socket, proxyPort: number): boolean {
+  if (socket.writableLength > 0 || socket.localPort === undefined) return false;
+  return tcpQueues(socket.localPort, proxyPort)?.tx === 0 && tcpQueues(proxyPort, socket.localPort)?.rx === 0;
+}
+
+/**
+ * How many of the proxy's open connections still take bytes in `direction`: injects two harmless bytes (an empty
+ * line, which Redis ignores) into every one, and counts what was delivered. Only for modes that deliver injected
+ * bytes at once (not delay). A lane that has read its source's FIN or RST takes none: so this turns to fewer once
+ * the proxy has read an end, whether it passes it on or holds it back.
+ */
+function lanesTaking(proxy: FaultProxy, direction: Direction): number {
+  const counter = direction === 'toTarget' ? 'bytesToTarget' : 'bytesToClient';
+  const before = proxy.stats()[counter];
+  proxy.inject(direction, Buffer.from('\r\n'));
+  return (proxy.stats()[counter] - before) / 2;
+}
+
 /** Generous bound for close(): it only detects a close() that never settles. */
 const CLOSE_BOUND_MS = 2_000;
 
@@ -258,16 +302,16 @@ describe('FaultProxy', () => {
 
     await proxy.set({ kind: 'delay', ms });
     const started = performance.now();
-    const first = readUntil(raw, lines(1));
+    const firstAt = readUntil(raw, lines(1)).then(() => performance.now());
+    const both = readUntil(raw, lines(2));
     raw.write('RPUSH seq a\r\n');
-    // set() takes effect within microtasks: let the proxy read 'a' under the delay first (it is held 300 ms).
-    await sleep(50);
+    // The proxy reads 'a' under the delay (it is held 300 ms) before the switch.
+    await waitFor('the proxy to read a', () => proxyHasRead(raw, proxy.port));
     await proxy.set('pass');
     raw.write('RPUSH seq b\r\n');
-    // Both replies, in order, and neither before the delayed request could have reached the node.
-    expect(await readUntil(raw, lines(2))).toBe(':1\r\n:2\r\n');
-    expect(performance.now() - started).toBeGreaterThanOrEqual(ms - 1);
-    await first;
+    // Both replies, in order; 'a' kept its schedule (its reply came no sooner), and 'b' queued behind it.
+    expect(await both).toBe(':1\r\n:2\r\n');
+    expect((await firstAt) - started).toBeGreaterThanOrEqual(ms - 1);
     expect(await node.command('LRANGE', 'seq', 0, -1)).toEqual(['a', 'b']);
   });
 
@@ -350,8 +394,23 @@ describe('FaultProxy', () => {
 
     await proxy.set('blackhole');
     const ended = outcome(raw, 5_000);
+    let told = false;
+    raw.once('end', () => {
+      told = true;
+    });
     await node.kill(); // the node's FIN reaches the proxy, which holds it back
-    await sleep(200);
+    await waitFor("the proxy to read the node's FIN", () => lanesTaking(proxy, 'toClient') === 0);
+    // Two more rounds through the proxy from the client (each written after the last was read): a FIN the proxy
+    // had passed on when it read it would have reached the client, which reads on, before the second.
+    for (let round = 1; round <= 2 && !told; round++) {
+      raw.write('\r\n');
+      await waitFor(
+        `the proxy to read round ${round} (or the client to be told of the close)`,
+        () => told || proxyHasRead(raw, proxy.port),
+      );
+    }
+    expect(told, 'the client was told of the close during the blackhole').toBe(false);
+    // Not settled (no close, no error): sleep(0) only stands for "not yet", it waits for nothing.
     expect(await Promise.race([ended, sleep(0, 'open')])).toBe('open');
     await proxy.set('pass');
     expect(await ended).toBe('closed');
@@ -468,9 +527,10 @@ describe('FaultProxy', () => {
     expect(activeResources('TCPServerWrap')).toBe(serversBefore + 1);
     const raw = await rawSocket(port);
     await proxy.set({ kind: 'delay', ms: 10_000 });
-    raw.write('PING\r\n'); // now a delivery timer is pending inside the proxy
-    await waitFor('chunk queued', () => proxy.stats().bytesToTarget === 0 && proxy.stats().accepted === 1);
-    await sleep(20);
+    raw.write('PING\r\n');
+    // Once the proxy has read it, a delivery timer is pending inside the proxy.
+    await waitFor('chunk queued', () => proxyHasRead(raw, port));
+    expect(proxy.stats()).toMatchObject({ bytesToTarget: 0, accepted: 1 });
     const timersBefore = activeResources('Timeout');
     const ended = outcome(raw);
 
@@ -507,7 +567,10 @@ describe('FaultProxy', () => {
     const finSender = fin === 'client' ? raw : (target.accepted[0] as Socket);
     finSender.end();
     await once(finSender, 'finish'); // FIN sent; on loopback it is in the proxy's socket already
-    await sleep(50); // the proxy reads it and holds it back
+    await waitFor(
+      'the proxy to read the FIN and hold it back',
+      () => lanesTaking(proxy, fin === 'client' ? 'toTarget' : 'toClient') === 0,
+    );
     expect(proxy.stats().open).toBe(1);
 
     // pass releases the FIN (end() on the other socket, shutdown pending); reset runs right after, same tick.
@@ -535,10 +598,11 @@ describe('FaultProxy', () => {
     await proxy.set('blackhole');
     held.end(); // held back by the blackhole
     await once(held, 'finish');
+    await waitFor("the proxy to read held's FIN", () => lanesTaking(proxy, 'toTarget') === 2);
     await proxy.set({ kind: 'delay', ms: 10_000 });
     delayed.write('PING\r\n'); // queued for 10 s inside the proxy
-    await waitFor('three connections open', () => proxy.stats().open === 3);
-    await sleep(50);
+    await waitFor('the proxy to read the PING', () => proxyHasRead(delayed, proxy.port));
+    expect(proxy.stats().open).toBe(3);
 
     // Flap without waiting, then close while those switches (incl. a re-listen) are still queued.
     const flaps = ['reset', 'refuse', 'pass', 'drop-responses', 'refuse', 'pass'] as const;

@@ -36,6 +36,7 @@ describe('KeepAlive lease streams', () => {
       });
       expect(answer.validityMs).toBeGreaterThan(0);
       expect(answer.validityMs).toBeLessThanOrEqual(ttlMs);
+      // The client's renewal interval: renewing every 200 ms across four ttls is the behaviour under test.
       await new Promise((r) => setTimeout(r, 200));
     }
     expect(await lock.describe({ resource })).toMatchObject({
@@ -261,9 +262,14 @@ describe('KeepAlive lease streams', () => {
     const busy = openStream(lock);
     busy.send({ resource, lockId: lease!.lockId, ttlMs: 2_000 });
     await busy.nth(1);
-    // Well past the idle timeout with the lease attached: still open. Then release it: idle again, so it ends.
-    await new Promise((r) => setTimeout(r, 900));
+    // Past the idle timeout with the lease attached: still open. A stream opened now, with nothing attached, ends
+    // by its idle timer; an idle timer of the busy stream would have started earlier (at its open or its answer),
+    // would have fired first, and its end would have come first on the same connection.
+    const later = openStream(lock);
+    await later.done;
+    expect(later.error).toBeUndefined();
     expect(busy.ended).toBe(false);
+    // Then release it: idle again, so it ends.
     busy.send({ resource, lockId: lease!.lockId, release: true });
     await busy.done;
     expect(busy.error).toBeUndefined();

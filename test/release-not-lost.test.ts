@@ -87,6 +87,7 @@ describe('a lease released by its holder is never reported lost', () => {
           clients.map(async (client) => {
             for (let round = 0; round < perResource / 2; round++) {
               const lease = await client.acquire(resource, { waitMs: 10_000 });
+              // The workload: hold the lease about one renewal interval (see above), not a wait for anything.
               await new Promise((resolve) => setTimeout(resolve, interval + Math.random() * 3));
               expect(await lease.release()).toBe(true);
               handoffs++;

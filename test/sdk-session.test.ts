@@ -15,7 +15,7 @@ import {
   LockHeldError,
 } from '../client/src/index.js';
 import { SessionTransport } from '../client/src/session-transport.js';
-import { LockServiceDefinition } from '../gen/redlease/v1/lock.js';
+import { LockServiceDefinition, type SessionRequest } from '../gen/redlease/v1/lock.js';
 import { lockService } from '../server/grpc/lock-service.js';
 import { newLockId } from '../server/redlock/index.js';
 import { FaultProxy } from './support/fault-proxy.js';
@@ -109,8 +109,12 @@ describe("LockClient with transport: 'session'", () => {
     const waiting = client.acquire(resource, { ttlMs: 5_000, waitMs: 15_000 });
     await waitFor('the waiter to queue', () => server.coordinator.waiterCount === 1);
     await proxy.set('reset'); // RST on the connection under the stream
-    await new Promise((r) => setTimeout(r, 100));
+    // The server saw the stream cut: the Acquire on it left the queue.
+    await waitFor('the cut-off Acquire to leave the queue', () => server.coordinator.waiterCount === 0);
     await proxy.set('pass');
+    // Re-sent on a new stream (over a new connection through the proxy), it queues again; only then is the
+    // resource released, so the grant goes to the re-sent operation.
+    await waitFor('the Acquire to be re-sent and queued', () => server.coordinator.waiterCount === 1, 10_000);
     await held.release();
     // Re-sent with the same lock id on a new stream: granted (once), no error surfaced.
     const lease = await waiting;
@@ -147,8 +151,26 @@ describe("LockClient with transport: 'session'", () => {
 
   it('keeps at most its in-flight bound of operations on the stream; the rest are sent in order as answers come', async () => {
     const { lock, server } = await startTestServer();
+    // What the transport writes to the stream, as the call reads it; `reading` while the call waits for more.
+    const written: SessionRequest[] = [];
+    let reading = false;
+    async function* recorded(requests: AsyncIterable<SessionRequest>): AsyncGenerator<SessionRequest> {
+      const iterator = requests[Symbol.asyncIterator]();
+      for (;;) {
+        reading = true;
+        const next = await iterator.next();
+        reading = false;
+        if (next.done) return;
+        written.push(next.value);
+        yield next.value;
+      }
+    }
     // Bound 2 instead of the server's 1 000, so the queue shows with three operations.
-    const transport = new SessionTransport((requests, signal) => lock.session(requests, { signal }), lock, 2);
+    const transport = new SessionTransport(
+      (requests, signal) => lock.session(recorded(requests), { signal }),
+      lock,
+      2,
+    );
     onTestFinished(() => transport.close());
     const resource = uniqueResource('room');
     const { lease: holder } = await lock.acquire({ resource, ttlMs: 5_000 });
@@ -159,8 +181,10 @@ describe("LockClient with transport: 'session'", () => {
       );
     const waits = [acquire('first'), acquire('second'), acquire('third')];
     await waitFor('two waiters', () => server.coordinator.waiterCount === 2);
-    await new Promise((r) => setTimeout(r, 200));
-    expect(server.coordinator.waiterCount).toBe(2); // the third is still on the client
+    // The call has read what the transport wrote and waits for more: the third is still on the client.
+    await waitFor('the call to wait for more requests', () => reading && written.length >= 2);
+    expect(written.map((r) => r.op?.$case)).toEqual(['acquire', 'acquire']);
+    expect(server.coordinator.waiterCount).toBe(2);
     expect(transport.inFlight).toBe(3);
 
     await lock.release({ resource, lockId: holder!.lockId });

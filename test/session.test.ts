@@ -182,13 +182,17 @@ describe('LockService.Session', () => {
   });
 
   it('a half-close answers the operations in flight before the stream ends', async () => {
-    const { lock } = await startTestServer();
+    const { lock, server } = await startTestServer();
     const resource = uniqueResource('half');
     const { lease: holder } = await lock.acquire({ resource, ttlMs: 5_000 });
     const session = openSession(lock);
     session.send(1, acquire(resource, { waitTimeoutMs: 8_000 }));
+    await waitFor('the Acquire to wait on the server', () => server.coordinator.waiterCount === 1);
     session.halfClose();
-    await new Promise((r) => setTimeout(r, 100));
+    await waitFor('the call to half-close the stream', () => session.requestsEnded);
+    // A unary call sent after the half-close on the same connection, answered after a round trip to the nodes:
+    // the server had the half-close first, and a stream it ended then would have ended before this answer came.
+    expect(await lock.describe({ resource })).toMatchObject({ locked: true, waiters: 1 });
     expect(session.ended).toBe(false);
     await lock.release({ resource, lockId: holder!.lockId });
     granted(await session.answer(1));

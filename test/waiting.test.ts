@@ -4,6 +4,7 @@ import { LockServiceDefinition } from '../gen/redlease/v1/lock.js';
 import { RedisCluster } from '../scripts/lib/redis-process.js';
 import { ServerProcess } from '../scripts/lib/server-process.js';
 import { FaultProxy } from './support/fault-proxy.js';
+import { monitorScripts } from './support/script-monitor.js';
 import {
   connect,
   rejection,
@@ -12,6 +13,12 @@ import {
   uniqueResource,
   waitFor,
 } from './support/server.js';
+
+/**
+ * A hand-off woken by a release or its announcement takes milliseconds; one left to a timer (the holder's ttl,
+ * the fallback look) takes seconds in these tests. Far above the first on a loaded 2-core box, far below the second.
+ */
+const HANDOFF_BOUND_MS = 2_000;
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -46,7 +53,8 @@ describe('waiting Acquires: a FIFO queue per resource with hand-off on release',
       expect(holder, `client ${i} granted while ${holder} holds`).toBeUndefined();
       holder = i;
       grants.push({ client: i, token: lease!.fencingToken, at });
-      await new Promise((r) => setTimeout(r, 5)); // "work"
+      // The holder's work: holding the lock a little while is the workload here, not a wait for anything.
+      await new Promise((r) => setTimeout(r, 5));
       holder = undefined;
       releasedAt = performance.now();
       await client.release({ resource, lockId: lease!.lockId });
@@ -165,25 +173,51 @@ describe('hand-off cost on the Redis nodes', () => {
     await lock.release({ resource: warm, lockId: (await lock.acquire({ resource: warm })).lease!.lockId });
     const resource = uniqueResource('handoff');
     const { lease: held } = await lock.acquire({ resource, ttlMs: 10_000, clientId: 'holder' });
+    // One marker resource per node, held, with a waiter of its own: a release announcement of marker i that the
+    // test publishes on node i wakes that waiter, whose look then reaches every node.
+    const markers = cluster.nodes.map((_, i) => uniqueResource(`marker-${i + 1}`));
+    for (const marker of markers) await lock.acquire({ resource: marker, ttlMs: 10_000 });
+    const monitors = await monitorScripts(cluster.nodes);
+    const stopMarkers = new AbortController();
+    onTestFinished(() => stopMarkers.abort());
+    for (const marker of markers) {
+      lock
+        .acquire({ resource: marker, waitTimeoutMs: 30_000 }, { signal: stopMarkers.signal })
+        .catch(() => undefined);
+    }
     const waiting = [1, 2, 3].map((i) =>
       lock.acquire({ resource, ttlMs: 10_000, waitTimeoutMs: 30_000, clientId: `waiter-${i}` }),
     );
     await waitFor('three waiters queued', async () => (await lock.describe({ resource })).waiters === 3);
-    // Each waiter has tried once and sleeps until the holder's lock runs out (10 s): from here on, every script
-    // run on a node is part of the hand-off.
-    await new Promise((r) => setTimeout(r, 200));
-    await Promise.all(cluster.nodes.map((n) => n.command('CONFIG', 'RESETSTAT')));
+    // The head waiter (and each marker's waiter) has looked once on every node and sleeps until the holder's lock
+    // runs out (10 s): from here on, every script run on the resource is part of the hand-off.
+    await waitFor('every head waiter to have looked once on every node', () =>
+      monitors.every((m) => [resource, ...markers].every((r) => m.count(r, 'acquire') === 1)),
+    );
     await lock.release({ resource, lockId: held!.lockId });
     const first = await Promise.race(waiting);
     expect(first.lease!.fencingToken).toBeGreaterThan(held!.fencingToken);
-    // Release announcements reach the server about now; they must not send the next waiter to try for nothing.
-    await new Promise((r) => setTimeout(r, 500));
-    for (const node of cluster.nodes) {
-      const stats = String(await node.command('INFO', 'commandstats'));
-      const scripts = Number(/cmdstat_evalsha:calls=(\d+)/.exec(stats)?.[1] ?? 0);
-      // The release, the head waiter's acquire (the tokens agree: no commit), and the next waiter's first look
-      // when it becomes the head (it learns the new holder's remaining time): nothing else.
-      expect(scripts, `${node.address}: ${stats}`).toBe(3);
+    await waitFor('the release, the grant and the next waiter’s first look on every node', () =>
+      monitors.every((m) => m.count(resource, 'acquire') + m.count(resource, 'release') >= 4),
+    );
+    // The release's announcements must not send the next waiter to look for nothing. Node i announced it (from
+    // the release script, already run there) before the marker the test publishes there now, on the one
+    // connection this server listens on; so once every marker's waiter has looked again on every node, a look
+    // that an announcement of the release caused was sent before that, on the same connections.
+    for (const [i, node] of cluster.nodes.entries()) {
+      expect(await node.command('PUBLISH', 'redlease:released', markers[i]!)).toBe(1);
+    }
+    await waitFor('every marker’s waiter to have looked again on every node', () =>
+      monitors.every((m) => markers.every((r) => m.count(r, 'acquire') === 2)),
+    );
+    for (const m of monitors) {
+      // The head waiter's first look, the release, the head waiter's acquire (the tokens agree: no commit), and
+      // the next waiter's first look when it becomes the head (it learns the new holder's remaining time). The
+      // test's own Describe calls (inspect) aside.
+      expect(
+        m.scripts(resource).filter((script) => script !== 'inspect'),
+        m.node.address,
+      ).toEqual(['acquire', 'release', 'acquire', 'acquire']);
     }
     await lock.release({ resource, lockId: first.lease!.lockId });
     const second = await Promise.race(waiting.filter((w) => w !== waiting[0]));
@@ -192,12 +226,15 @@ describe('hand-off cost on the Redis nodes', () => {
   });
 
   it("on fresh nodes (the release script not cached yet) the woken waiter still gets the lock at once, not at the old lock's expiry", async () => {
-    const { lock } = await startTestServer(['--wait-fallback-ms', '60000']);
+    const { lock, cluster } = await startTestServer(['--wait-fallback-ms', '60000']);
     const resource = uniqueResource('fresh');
     const { lease: held } = await lock.acquire({ resource, ttlMs: 10_000 });
+    const monitors = await monitorScripts(cluster.nodes);
     const waiting = lock.acquire({ resource, ttlMs: 10_000, waitTimeoutMs: 30_000 });
-    await waitFor('the waiter queued', async () => (await lock.describe({ resource })).waiters === 1);
-    await new Promise((r) => setTimeout(r, 200));
+    // Its first look found the lock held on every node: from here it sleeps until the old lock runs out (10 s).
+    await waitFor('the waiter to have looked once on every node', () =>
+      monitors.every((m) => m.count(resource, 'acquire') === 1),
+    );
     const released = performance.now();
     await lock.release({ resource, lockId: held!.lockId });
     const { lease } = await waiting;
@@ -211,23 +248,31 @@ describe('two server replicas on the same three nodes', () => {
   it('a waiter on server B is woken by a release on server A (announced by the nodes, not a timer)', async () => {
     const cluster = await RedisCluster.start(3);
     onTestFinished(() => cluster.dispose());
-    // B polls only every 60 s: within this test only a release announcement can wake its waiter.
+    // B looks again only every 60 s, and A's lock would run 30 s: within the waiter's 10 s wait, only a release
+    // announcement can wake it. Without one it looks again only when its wait runs out, 10 s on.
     const [serverA, b] = await Promise.all([
-      startServerProcess(cluster),
+      startServerProcess(cluster, ['--max-ttl-ms', '60000']),
       startServerProcess(cluster, ['--wait-fallback-ms', '60000']),
     ]);
     const { lock: a } = connect(`127.0.0.1:${serverA.grpcPort}`);
     const { lock: lockB } = connect(`127.0.0.1:${b.grpcPort}`);
     const resource = uniqueResource('replicas');
-    const { lease } = await a.acquire({ resource, ttlMs: 10_000 });
-    const waiting = lockB.acquire({ resource, ttlMs: 5_000, waitTimeoutMs: 20_000, clientId: 'on-b' });
-    await waitFor('the waiter queued on B', async () => (await lockB.describe({ resource })).waiters === 1);
+    const { lease } = await a.acquire({ resource, ttlMs: 30_000 });
+    const monitors = await monitorScripts(cluster.nodes);
+    const waiting = lockB.acquire({ resource, ttlMs: 5_000, waitTimeoutMs: 10_000, clientId: 'on-b' });
+    // Its first look found the lock held on every node: a release now cannot be met by that look.
+    await waitFor('the waiter on B to have looked once on every node', () =>
+      monitors.every((m) => m.count(resource, 'acquire') === 1),
+    );
     const released = performance.now();
     await a.release({ resource, lockId: lease!.lockId });
     const { lease: handed } = await waiting;
     const ms = performance.now() - released;
     console.log(`cross-replica hand-off: ${ms.toFixed(2)} ms`);
     expect(handed!.fencingToken).toBeGreaterThan(lease!.fencingToken);
+    // An announcement takes milliseconds; the timers that could also wake B's waiter run for seconds. The bound is
+    // loose for a loaded box and still far below them.
+    expect(ms).toBeLessThan(HANDOFF_BOUND_MS);
     expect((await a.describe({ resource })).holderClientId).toBe('on-b');
     expect(b.events('waited').find((l) => l.resource === resource)).toMatchObject({ outcome: 'acquired' });
     expect(serverA.events('released').find((l) => l.resource === resource)).toMatchObject({
@@ -264,11 +309,23 @@ describe('two server replicas on the same three nodes', () => {
     const resource = uniqueResource('healed');
     const { lease } = await a.acquire({ resource, ttlMs: 30_000 });
 
+    // Any connection made from here on has a larger client id on its node than this one.
+    const firstNewId = await Promise.all(
+      cluster.nodes.map(async (n) => Number(await n.command('CLIENT', 'ID'))),
+    );
     // Every connection of B is reset, and the reconnects land on links that swallow everything for a while:
     // their ready checks are lost for good.
     await Promise.all(proxies.map((p) => p.set('reset')));
     await Promise.all(proxies.map((p) => p.set('blackhole')));
-    await new Promise((r) => setTimeout(r, 1_500));
+    const swallowing = proxies.map((p) => p.stats());
+    await waitFor(
+      "B's command and release connections to reconnect into every blackhole and lose their bytes",
+      () =>
+        proxies.every((p, i) => {
+          const { accepted, dropped } = p.stats();
+          return accepted >= swallowing[i]!.accepted + 2 && dropped > swallowing[i]!.dropped;
+        }),
+    );
     await Promise.all(proxies.map((p) => p.set('pass')));
     await waitFor(
       'B to count every node again',
@@ -276,15 +333,31 @@ describe('two server replicas on the same three nodes', () => {
       10_000,
     );
 
-    const waiting = b.acquire({ resource, ttlMs: 5_000, waitTimeoutMs: 40_000 });
-    await waitFor('the waiter queued on B', async () => (await b.describe({ resource })).waiters === 1);
-    // Give B's release listener time to come back too (its ready check is bounded by the connect timeout).
-    await new Promise((r) => setTimeout(r, 1_500));
+    // B's release listener comes back too (a lost ready check is bounded by the connect timeout): subscribed again
+    // on every node, on a connection made after the reset.
+    await waitFor("B's release listener to subscribe again on every node", () =>
+      Promise.all(
+        cluster.nodes.map(async (node, i) =>
+          String(await node.command('CLIENT', 'LIST', 'TYPE', 'pubsub'))
+            .split('\n')
+            .some((line) => {
+              const id = Number(/^id=(\d+) /.exec(line)?.[1]);
+              return id > firstNewId[i]! && / name=redlease-releases /.test(line) && / sub=1 /.test(line);
+            }),
+        ),
+      ).then((subscribed) => subscribed.every(Boolean)),
+    );
+    const monitors = await monitorScripts(cluster.nodes);
+    const waiting = b.acquire({ resource, ttlMs: 5_000, waitTimeoutMs: 10_000 });
+    // Its first look found the lock held on every node: a release now cannot be met by that look.
+    await waitFor('the waiter on B to have looked once on every node', () =>
+      monitors.every((m) => m.count(resource, 'acquire') === 1),
+    );
     const released = performance.now();
     await a.release({ resource, lockId: lease!.lockId });
     const { lease: handed } = await waiting;
     expect(handed!.fencingToken).toBeGreaterThan(lease!.fencingToken);
-    // Not a speed test: without announcements B's waiter would wake only when A's 30 s lock ran out.
-    expect(performance.now() - released).toBeLessThan(10_000);
+    // Without announcements B's waiter would wake only when its 10 s wait ran out (A's lock runs 30 s).
+    expect(performance.now() - released).toBeLessThan(HANDOFF_BOUND_MS);
   });
 });

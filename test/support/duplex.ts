@@ -10,10 +10,14 @@ export function openDuplex<Req, Res>(
   const outgoing: Req[] = [];
   let wake: (() => void) | undefined;
   let closed = false;
+  let requestsEnded = false;
   async function* requests(): AsyncGenerator<Req> {
     for (;;) {
       while (outgoing.length > 0) yield outgoing.shift()!;
-      if (closed) return;
+      if (closed) {
+        requestsEnded = true;
+        return;
+      }
       await new Promise<void>((r) => (wake = r));
     }
   }
@@ -47,6 +51,10 @@ export function openDuplex<Req, Res>(
     },
     get ended() {
       return ended;
+    },
+    /** The call has read every request and the half-close: it half-closes the stream towards the server. */
+    get requestsEnded() {
+      return requestsEnded;
     },
     done,
   };
