@@ -13,7 +13,7 @@ import { freeFixedPort } from '../scripts/lib/free-port.js';
 import { type Exit, NodeProcess } from '../scripts/lib/node-process.js';
 import { type Persistence, RedisProcess } from '../scripts/lib/redis-process.js';
 import { ServerProcess } from '../scripts/lib/server-process.js';
-import { FaultProxy, type ProxyMode } from '../test/support/fault-proxy.js';
+import { FaultProxy, type ProxyMode } from '../testkit/fault-proxy.js';
 import { type CheckOptions, checkHistory, formatReport, type Report } from './checker.js';
 import { type HistoryEvent, HistoryWriter, loadHistory } from './history.js';
 import { RecordedClient } from './recorded-client.js';

@@ -5,12 +5,12 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { waitFor } from '../scripts/lib/wait.js';
-import type { ProxyMode } from '../test/support/fault-proxy.js';
+import type { ProxyMode } from '../testkit/fault-proxy.js';
 import type { CheckOptions } from './checker.js';
 import type { Harness, HarnessOptions, WorkerSpec, Workload } from './harness.js';
 import { RecordedClient } from './recorded-client.js';
 
-export { mulberry32 } from './random.js';
+export { mulberry32 } from '../testkit/random.js';
 
 export interface ScenarioContext {
   h: Harness;

@@ -8,7 +8,9 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { LockClient } from '../client/src/index.js';
 import { NodeProcess } from '../scripts/lib/node-process.js';
 import { RedisCluster, RedisProcess } from '../scripts/lib/redis-process.js';
-import { startServerProcess, uniqueResource, waitFor } from '../test/support/server.js';
+import { waitFor } from '../scripts/lib/wait.js';
+import { startServerProcess } from '../testkit/server-process.js';
+import { uniqueResource } from '../testkit/unique-resource.js';
 import type { HistoryEvent } from './history.js';
 import { StoreService } from './store.js';
 

@@ -27,8 +27,8 @@ import {
   LockError,
   UnavailableError,
 } from '../client/src/index.js';
+import { mulberry32 } from '../testkit/random.js';
 import { type EventBody, type EventError, HistoryWriter, now } from './history.js';
-import { mulberry32 } from './random.js';
 
 type Workload = 'lock' | 'fenced-set' | 'unfenced-set';
 

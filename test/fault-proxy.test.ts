@@ -13,7 +13,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { freePort } from '../scripts/lib/free-port.js';
 import { RedisProcess } from '../scripts/lib/redis-process.js';
 import { waitFor } from '../scripts/lib/wait.js';
-import { FaultProxy, type FaultProxyOptions, jitteredDelayMs, mulberry32 } from './support/fault-proxy.js';
+import { FaultProxy, type FaultProxyOptions, jitteredDelayMs, mulberry32 } from '../testkit/fault-proxy.js';
 
 /** ioredis command timeout: how long "the command got no answer" takes to observe. */
 const COMMAND_TIMEOUT_MS = 300;

@@ -15,7 +15,7 @@ import {
 import { freeFixedPort } from '../scripts/lib/free-port.js';
 import { RedisCluster } from '../scripts/lib/redis-process.js';
 import { ServerProcess } from '../scripts/lib/server-process.js';
-import { FaultProxy } from './support/fault-proxy.js';
+import { FaultProxy } from '../testkit/fault-proxy.js';
 import { FAST_FLAGS, uniqueResource, waitFor } from './support/server.js';
 
 /** Every test runs on both transports: Session streams (the SDK's default) and unary calls. */

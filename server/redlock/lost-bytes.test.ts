@@ -1,7 +1,7 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { RedisCluster } from '../../scripts/lib/redis-process.js';
 import { FAST, uniqueResource, waitFor } from '../../test/support/engine.js';
-import { FaultProxy } from '../../test/support/fault-proxy.js';
+import { FaultProxy } from '../../testkit/fault-proxy.js';
 import { Redlock } from './redlock.js';
 
 /**

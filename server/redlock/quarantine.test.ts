@@ -3,7 +3,7 @@ import pino from 'pino';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { RedisCluster } from '../../scripts/lib/redis-process.js';
 import { FAST, rejection, startCluster, uniqueResource, waitFor } from '../../test/support/engine.js';
-import { FaultProxy } from '../../test/support/fault-proxy.js';
+import { FaultProxy } from '../../testkit/fault-proxy.js';
 import { NoQuorumError } from './errors.js';
 import type { RedlockOptions } from './options.js';
 import { Redlock } from './redlock.js';

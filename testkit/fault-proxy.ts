@@ -17,8 +17,8 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { mulberry32 } from '../../chaos/random.js';
-import { freeFixedPort } from '../../scripts/lib/free-port.js';
+import { freeFixedPort } from '../scripts/lib/free-port.js';
+import { mulberry32 } from './random.js';
 
 export type ProxyMode =
   | { kind: 'pass' }
