@@ -1,8 +1,9 @@
 /**
- * `node --import tsx chaos/check.ts <history-dir> [--assumption-breaking] [--json out.json]`: checks a recorded
- * history offline (RELIABILITY.md §6) — one written by the harness, or copied from a CI artifact — prints the
- * short report and writes the JSON one (default `<dir>/report.json`). Exit code 0 valid, 1 invalid, 2 unknown
- * (an incomplete history) or a usage error, so a script can tell "broken" from "cannot say".
+ * `node --import tsx chaos/check.ts <history-dir> [--assumption-breaking] [--json out.json]`: checks a
+ * recorded history offline (docs/chaos.md) — one written by the harness, or copied from a CI artifact —
+ * prints the short report and writes the JSON one (default `<dir>/report.json`). Exit code 0 valid, 1
+ * invalid, 2 unknown (an incomplete history) or a usage error, so a script can tell "broken" from "cannot
+ * say".
  */
 import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,5 +1,5 @@
 /**
- * The fault-injection harness (RELIABILITY.md §3, §6): three real redis-server nodes, each behind a fault proxy
+ * The fault-injection harness (docs/chaos.md): three real redis-server nodes, each behind a fault proxy
  * (P1..P3), a store Redis with the fenced/unfenced store service, the real server process (C) talking to the
  * nodes through the proxies, optionally a proxy between the workers and the server, and worker processes (W)
  * that record their history. Every fault goes through this class, which records it (writer `nemesis`) together
@@ -86,9 +86,10 @@ export class Harness {
     const options = {
       ttlMs: 1_000,
       maxTtlMs: 2_000,
-      // The server's default. RELIABILITY §3 proposes 50 ms, but a timed-out command resets its node's
-      // connection (a reply that never comes would shift later ones), and on a loaded 2-core box 50 ms is
-      // exceeded by mere CPU starvation: F1 once lost a lease that way with no fault injected.
+      // The server's default. A shorter one (50 ms) would detect faults sooner, but a timed-out command
+      // resets its node's connection (a reply that never comes would shift later ones), and on a loaded
+      // 2-core box 50 ms is exceeded by mere CPU starvation: F1 once lost a lease that way with no fault
+      // injected.
       nodeTimeoutMs: 100,
       persistence: 'none' as Persistence,
       ...input,
@@ -468,7 +469,7 @@ export class Harness {
   }
 
   /**
-   * A node restarted empty cannot vote until the server's quarantine lets it (lock-delay, D4). How long that
+   * A node restarted empty cannot vote until the server's quarantine lets it (lock-delay, L5). How long that
    * is the server decides (shorter when it finds no live locks), so the harness asks it: polled over the lab
    * API's node status every 50 ms while any node is amnesiac.
    */

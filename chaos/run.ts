@@ -1,8 +1,8 @@
 /**
- * `npm run chaos -- --scenario <id> [--seconds N] [--seed N] [--out DIR]`: one fault scenario of
- * RELIABILITY.md §3 against real redis-server, server and worker processes, for as long as asked, writing the
- * history (one JSONL per writer), report.json and report.txt into DIR. Exit code 0 when the checker says
- * valid, 1 when invalid, 2 on a usage error or when the run could not be set up.
+ * `npm run chaos -- --scenario <id> [--seconds N] [--seed N] [--out DIR]`: one fault scenario (docs/chaos.md)
+ * against real redis-server, server and worker processes, for as long as asked, writing the history (one
+ * JSONL per writer), report.json and report.txt into DIR. Exit code 0 when the checker says valid, 1 when
+ * invalid, 2 on a usage error or when the run could not be set up.
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -12,7 +12,7 @@ import { SCENARIOS } from './scenarios.js';
 
 const HELP = `Usage: npm run chaos -- --scenario <id> [options]
 
-Runs one fault scenario (RELIABILITY.md §3) with worker processes recording a history, heals, checks every
+Runs one fault scenario (docs/chaos.md) with worker processes recording a history, heals, checks every
 resource can be acquired again, and runs the history checker (S1–S6, L1–L4). Everything on 127.0.0.1.
 
 Options:

@@ -1,7 +1,7 @@
 /**
- * The fault scenarios of RELIABILITY.md §3, each a function of (harness, seeded random, seconds). The short CI
- * tests (test/chaos-*.test.ts) and `npm run chaos` run the same definitions; a scenario returns the facts its
- * test asserts beyond the checker's report.
+ * The fault scenarios (their ids in docs/chaos.md), each a function of (harness, seeded random, seconds). The
+ * short CI tests (test/chaos-*.test.ts) and `npm run chaos` run the same definitions; a scenario returns the
+ * facts its test asserts beyond the checker's report.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { waitFor } from '../scripts/lib/wait.js';

@@ -1,5 +1,5 @@
 /**
- * RELIABILITY.md §3, faults on the links between the server and the nodes (the fault proxy), with worker
+ * Faults on the links between the server and the nodes (the fault proxy; ids in docs/chaos.md), with worker
  * processes recording a history that the checker judges (S1–S6, L1–L4).
  */
 import { describe, expect, it } from 'vitest';

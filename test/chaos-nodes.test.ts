@@ -1,5 +1,5 @@
 /**
- * RELIABILITY.md §3, Redis node faults, with worker processes recording a history that the checker judges
+ * Redis node faults (ids in docs/chaos.md), with worker processes recording a history that the checker judges
  * (S1–S6, L1–L4). Each scenario runs for seconds with a fixed seed; `npm run chaos` runs them longer.
  */
 import { describe, expect, it } from 'vitest';

@@ -3,7 +3,10 @@ import { describeGrant, latestGrant, type Model, shortLock } from './model.js';
 import { Findings, msOfNs } from './support.js';
 import type { CheckResult } from './types.js';
 
-/** A worker's store write invoked at or after its own lease's end (as the client knows it) is its own bug (§6.3 7). */
+/**
+ * A worker's store write invoked at or after its own lease's end (as the client knows it) is its own bug,
+ * whatever the fenced store then does with it.
+ */
 export function checkClient(m: Model): CheckResult {
   const f = new Findings('client');
   let checked = 0;

@@ -33,7 +33,7 @@ export function contains(intervals: readonly Interval[], a: bigint, b: bigint): 
 
 // ---- derived objects ------------------------------------------------------------------------------------------
 
-/** An invocation and its completion (the real one, or `info` made up for a process that ended: §6.1). */
+/** An invocation and its completion (the real one, or `info` made up for a process that ended). */
 export interface Op {
   f: string;
   proc: string;
@@ -48,7 +48,7 @@ export interface Op {
 
 export type EndReason = 'deadline' | 'release' | 'lost' | 'crash' | 'retired';
 
-/** One OK acquire with its belief window [ok, E) (§6.2). */
+/** One OK acquire with its belief window [ok, E): from the answer to the end of the holder's belief. */
 export interface Grant {
   resource: string;
   lock: string;
@@ -133,7 +133,7 @@ export function buildModel(
   const lastOfWriter = new Map<string, bigint>();
   for (const e of events) lastOfWriter.set(e.writer, time(e));
 
-  // Kills of worker processes: a `kill` nemesis start naming a writer ends that writer's windows (§6.1).
+  // Kills of worker processes: a `kill` nemesis start naming a writer ends that writer's windows.
   const kills = new Map<string, HistoryEvent[]>();
   const nemesis: HistoryEvent[] = [];
   const voting: HistoryEvent[] = [];
@@ -156,7 +156,7 @@ export function buildModel(
     return list[i];
   };
 
-  // Pairing (§6.1): a completion has the invoke's req and proc. After an `info` completion the process is
+  // Pairing: a completion has the invoke's req and proc. After an `info` completion the process is
   // retired (Jepsen): nothing may come from it again.
   const open = new Map<string, HistoryEvent>();
   const retiredAt = new Map<string, { t: bigint; event: HistoryEvent }>();

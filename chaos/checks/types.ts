@@ -83,9 +83,9 @@ export interface CheckOptions {
    */
   validityToleranceMs?: number;
   /**
-   * §6.3 item 9 (F8 unfenced, F14): the run breaks the timing assumptions on purpose, so an S1 overlap or a lost
-   * update on the *unfenced* store MUST be found (and is then not counted), while S3, S4 and the fenced set stay
-   * clean. Finding nothing is a failure: the fault did not bite or the checker is blind.
+   * F8u and F14: the run breaks the timing assumptions on purpose, so an S1 overlap or a lost update on the
+   * *unfenced* store MUST be found (and is then not counted), while S3, S4 and the fenced set stay clean.
+   * Finding nothing is a failure: the fault did not bite or the checker is blind.
    */
   assumptionBreaking?: boolean;
   /**

@@ -28,7 +28,7 @@ export interface LeaseGrant {
  * automatically over the client's KeepAlive stream (about every third of the ttl) until released.
  *
  * The lease's deadline is kept on this process's monotonic clock as `send time of the granting request +
- * validity` (RELIABILITY D2), never from when the answer arrived, and moves only with successful renewals.
+ * validity`, never from when the answer arrived, and moves only with successful renewals.
  * `signal` aborts with a LeaseLostError the moment the server says the lease is lost or the deadline passes
  * without a renewal, and with a LeaseReleasedError when it is released (also when the deadline passes while its
  * release is in flight: the holder had let go already). `isHeld()` checks the clock itself, so

@@ -254,7 +254,7 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
         if (!lease) throw new LockError('the server answered without a lease', 'INTERNAL', '', resource);
         if (performance.now() - sentAt > lease.validityMs / 3) {
           // More than a third of the validity went by before the answer arrived: time spent in the server's
-          // queue, or a slow network. The deadline counts from the send (RELIABILITY D2), so this lease would
+          // queue, or a slow network. The deadline counts from the send, not the answer, so this lease would
           // expire before its first renewal, or already has (S2). Reclaim it at once: the same lease, renewed,
           // its validity counted from the new send.
           if (++reclaims > MAX_RECLAIMS) {

@@ -54,7 +54,7 @@ const PENDING_PER_LEASE = 4;
  * attached lease and pushes LOST, unasked, when it learns the lease is gone: its validity ran out with no
  * renewal, another lease took the resource, or it was released elsewhere. Requests for one lease are handled in
  * order; different leases run concurrently. Closing the session never releases anything: the locks run out
- * their validity (D3).
+ * their validity (a broken stream does not prove that its client stopped).
  */
 export class LeaseSession {
   private readonly leases = new Map<string, AttachedLease>();
