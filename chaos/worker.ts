@@ -581,7 +581,9 @@ class ChaosWorker {
     try {
       await delay(signal, ms);
     } catch (error) {
-      if (!isAbortError(error)) throw error;
+      // delay() rejects with the signal's reason: a lease's signal aborts with its LeaseLostError, not an
+      // AbortError, and a lost lease ends the hold, not the worker.
+      if (!isAbortError(error) && !signal.aborted) throw error;
     }
   }
 }
