@@ -42,6 +42,22 @@ describe('chaos/check.ts', () => {
     }
   });
 
+  it('exits 2 on a history too thin to judge: fewer grants or fenced writes than asked for', () => {
+    const dir = writeHistory(twoHolders());
+    try {
+      const fewGrants = run([dir, '--min-grants', '3']);
+      expect(fewGrants.status, fewGrants.stderr).toBe(2);
+      expect(fewGrants.stdout).toMatch(/^history check: UNKNOWN/);
+      expect(fewGrants.stdout).toContain(
+        'workload (enough work to judge): UNKNOWN: too little work to judge: 2 grants',
+      );
+      expect(run([dir, '--min-fenced-writes', '1']).status).toBe(2);
+      expect(run([dir, '--min-grants', '2']).status).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('exits 1 on an invalid history, 2 on a truncated one or a usage error', () => {
     const h = new History();
     h.acquire('A#1', 'r1', 0, 1, A);

@@ -35,6 +35,7 @@ import {
   type Report,
   type Validity,
 } from './checks/types.js';
+import { checkWorkload } from './checks/workload.js';
 import type { HistoryEvent } from './history.js';
 
 export { formatReport } from './checks/report.js';
@@ -109,6 +110,7 @@ export function checkHistory(
   const checks = {} as Record<CheckName, CheckResult>;
   const truncated = meta.truncated ?? 0;
   checks.history = checkCompleteness(m, historyFindings, truncated);
+  checks.workload = checkWorkload(m, options.minimum);
   const s1 = checkS1(m, eps);
   checks.S1 = s1;
   checks.S2 = checkS2(m, tolerance);

@@ -8,6 +8,7 @@ export type Validity = boolean | 'unknown';
 
 export const CHECK_NAMES = [
   'history',
+  'workload',
   'S1',
   'S2',
   'S3',
@@ -27,6 +28,7 @@ export type CheckName = (typeof CHECK_NAMES)[number];
 
 export const CHECK_TITLES: Record<CheckName, string> = {
   history: 'history completeness',
+  workload: 'workload (enough work to judge)',
   S1: 'S1 mutual exclusion',
   S2: 'S2 honest validity',
   S3: 'S3 fencing-token order',
@@ -109,6 +111,12 @@ export interface CheckOptions {
    */
   finalRead?: (event: HistoryEvent) => boolean;
   liveness?: LivenessOptions;
+  /**
+   * The least work the run must show (check `workload`); with less, the history is too thin to judge and the
+   * report is unknown. `grants`: OK acquires, any writer's. `fencedWrites`: writes the fenced store accepted (its
+   * own log). Default none.
+   */
+  minimum?: { grants?: number; fencedWrites?: number };
 }
 
 export interface Anomaly {
