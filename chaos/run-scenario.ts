@@ -17,6 +17,9 @@ export interface ScenarioRun {
   leaks: { fdsBefore: number; fdsAfter: number; children: string[] };
   /** Each worker's last line (`{"event":"done", worker, workload, transport, …counts}`), for workers that finished. */
   workersDone: Record<string, unknown>[];
+  /** Worker processes started, and those that did not exit 0 (nor were killed by the nemesis): any fails the run. */
+  workerCount: number;
+  workerFailures: string[];
 }
 
 const openFds = (): number => readdirSync('/proc/self/fd').length;
@@ -68,11 +71,20 @@ export async function runScenario(
     log(`${scenario.id}: ${workers.length} workers for ${seconds} s, seed ${options.seed}`);
     const facts = await scenario.run({ h, random: mulberry32(options.seed), seconds, log });
     log(`${scenario.id}: faults done; healing, waiting for the workers, probing, checking`);
-    const report = await h.finish(scenario.check);
+    const { report, workerFailures } = await h.finish(scenario.check);
     const workersDone = [...h.workers.values()].flatMap((w) => w.events('done'));
     await h.dispose();
     const leaks = { fdsBefore, fdsAfter: openFds(), children: children() };
-    return { report, facts, dir: options.dir, elapsedMs: performance.now() - started, leaks, workersDone };
+    return {
+      report,
+      facts,
+      dir: options.dir,
+      elapsedMs: performance.now() - started,
+      leaks,
+      workersDone,
+      workerCount: h.workers.size,
+      workerFailures,
+    };
   } finally {
     await h.dispose();
   }
