@@ -3,7 +3,7 @@
  * Shared by the CI tests and `npm run chaos`.
  */
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import type { Report } from './checker.js';
+import type { CheckOptions, Report } from './checker.js';
 import { Harness } from './harness.js';
 import { mulberry32, type Scenario } from './scenarios.js';
 
@@ -20,6 +20,11 @@ export interface ScenarioRun {
   /** Worker processes started, and those that did not exit 0 (nor were killed by the nemesis): any fails the run. */
   workerCount: number;
   workerFailures: string[];
+}
+
+/** The checker's options for a run of a scenario: its own, with its minimum work. */
+export function checkOptions(scenario: Scenario): CheckOptions {
+  return { ...scenario.check, minimum: { ...scenario.minimum } };
 }
 
 const openFds = (): number => readdirSync('/proc/self/fd').length;
@@ -71,7 +76,7 @@ export async function runScenario(
     log(`${scenario.id}: ${workers.length} workers for ${seconds} s, seed ${options.seed}`);
     const facts = await scenario.run({ h, random: mulberry32(options.seed), seconds, log });
     log(`${scenario.id}: faults done; healing, waiting for the workers, probing, checking`);
-    const { report, workerFailures } = await h.finish(scenario.check);
+    const { report, workerFailures } = await h.finish(checkOptions(scenario));
     const workersDone = [...h.workers.values()].flatMap((w) => w.events('done'));
     await h.dispose();
     const leaks = { fdsBefore, fdsAfter: openFds(), children: children() };

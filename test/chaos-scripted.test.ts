@@ -86,6 +86,7 @@ describe('chaos: scripted faults', { timeout: 60_000 }, () => {
       staleExtend: false,
       staleRelease: false,
       holderExtend: true,
+      holderWrite: true,
     });
     const pttls = facts.pttls as number[];
     expect(pttls.filter((p) => p > 0).length).toBeGreaterThanOrEqual(2);

@@ -1,6 +1,7 @@
 /**
- * Runs a chaos scenario for a test: a fresh history folder under the OS temp dir, kept when the test fails. Its
- * worker processes must all have ended as they should, or the test fails here.
+ * Runs a chaos scenario for a test: a fresh history folder under the OS temp dir, kept when the test fails. Every
+ * scenario must show work: its worker processes all ended as they should, and the history holds at least the
+ * scenario's minimum of grants and fenced writes (the checker's `workload`), or the test fails here.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,5 +29,7 @@ export async function chaos(
     `${id} (${(run.elapsedMs / 1000).toFixed(1)} s):\n${formatReport(run.report)}\n${formatWorkers(run.workerCount, run.workerFailures)}`,
   );
   expect(run.workerFailures, 'worker processes that did not end as they should').toEqual([]);
+  const { workload } = run.report.checks;
+  expect(workload.valid, `${id} did too little to judge: ${workload.summary}`).toBe(true);
   return run;
 }
