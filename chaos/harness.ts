@@ -237,6 +237,15 @@ export class Harness {
     return failures;
   }
 
+  /** Whether the worker has recorded anything yet (its first call): the process is up and working. */
+  started(name: string): boolean {
+    try {
+      return readFileSync(join(this.options.dir, `${name}.jsonl`), 'utf8').length > 0;
+    } catch {
+      return false;
+    }
+  }
+
   /** Whether the worker has recorded a granted acquire yet. */
   granted(name: string): boolean {
     return this.completed(name, 'acquire');

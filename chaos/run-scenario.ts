@@ -3,6 +3,7 @@
  * Shared by the CI tests and `npm run chaos`.
  */
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { waitFor } from '../scripts/lib/wait.js';
 import type { CheckOptions, Report } from './checker.js';
 import { Harness } from './harness.js';
 import { mulberry32, type Scenario } from './scenarios.js';
@@ -74,6 +75,15 @@ export async function runScenario(
     const workers = scenario.workers?.(seconds) ?? [];
     h.startWorkers(workers);
     log(`${scenario.id}: ${workers.length} workers for ${seconds} s, seed ${options.seed}`);
+    // The faults are timed from the workload's start: on a loaded machine a worker process takes seconds to come
+    // up, and a fault over before the workers made their first call tests nothing. (One that exits at once is
+    // not waited for: it fails the run at the end.)
+    await waitFor(
+      'the workers to make their first call',
+      () => workers.every((w) => h.started(w.name) || !h.workers.get(w.name)?.running),
+      30_000,
+      20,
+    );
     const facts = await scenario.run({ h, random: mulberry32(options.seed), seconds, log });
     log(`${scenario.id}: faults done; healing, waiting for the workers, probing, checking`);
     const { report, workerFailures } = await h.finish(checkOptions(scenario));

@@ -10,7 +10,8 @@ describe('chaos: Redis node faults', { timeout: 60_000 }, () => {
     const { report } = await chaos('F2');
     expect(report.valid).toBe(true);
     expect(report.stats.ops['acquire:ok']).toBeGreaterThan(10);
-    expect(report.checks.L2.valid).toBe(true);
+    // Granted while the node was down (it stays down until the workers are done).
+    expect(report.stats.latencyMs.duringFaults.count).toBeGreaterThan(0);
   });
 
   it('F3: two nodes down: every call fails fast with UNAVAILABLE and no grant; service returns after', async () => {
