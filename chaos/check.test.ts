@@ -31,7 +31,8 @@ describe('chaos/check.ts', () => {
   it('exits 0 on a valid history and writes report.json next to it', () => {
     const dir = writeHistory(twoHolders());
     try {
-      const result = run([dir]);
+      // Two acquires are all there is: L2 judges its success rate on them only when told to.
+      const result = run([dir, '--min-stable-acquires', '2']);
       expect(result.status, result.stderr).toBe(0);
       expect(result.stdout).toMatch(/^history check: valid/);
       expect(result.stdout).toContain('S1 mutual exclusion: valid (2 windows');
@@ -42,17 +43,23 @@ describe('chaos/check.ts', () => {
     }
   });
 
-  it('exits 2 on a history too thin to judge: fewer grants or fenced writes than asked for', () => {
+  it('exits 2 on a history too thin to judge: too few stable acquires, grants or fenced writes', () => {
     const dir = writeHistory(twoHolders());
     try {
-      const fewGrants = run([dir, '--min-grants', '3']);
-      expect(fewGrants.status, fewGrants.stderr).toBe(2);
-      expect(fewGrants.stdout).toMatch(/^history check: UNKNOWN/);
+      const thin = run([dir]);
+      expect(thin.status, thin.stderr).toBe(2);
+      expect(thin.stdout).toMatch(/^history check: UNKNOWN/);
+      expect(thin.stdout).toContain('L2 fault tolerance: UNKNOWN: 2 stable acquires');
+      expect(thin.stdout).toContain('(under 50: too few to judge)');
+
+      const judged = ['--min-stable-acquires', '0'];
+      const fewGrants = run([dir, ...judged, '--min-grants', '3']);
+      expect(fewGrants.status).toBe(2);
       expect(fewGrants.stdout).toContain(
         'workload (enough work to judge): UNKNOWN: too little work to judge: 2 grants',
       );
-      expect(run([dir, '--min-fenced-writes', '1']).status).toBe(2);
-      expect(run([dir, '--min-grants', '2']).status).toBe(0);
+      expect(run([dir, ...judged, '--min-fenced-writes', '1']).status).toBe(2);
+      expect(run([dir, ...judged, '--min-grants', '2']).status).toBe(0);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -72,7 +79,7 @@ describe('chaos/check.ts', () => {
       expect(existsSync(join(dir, 'report.json'))).toBe(false);
 
       // An assumption-breaking run expects exactly this overlap… but has no clean proof of fencing to fail.
-      expect(run([dir, '--assumption-breaking']).status).toBe(0);
+      expect(run([dir, '--assumption-breaking', '--min-stable-acquires', '0']).status).toBe(0);
 
       writeFileSync(join(dir, 'w9.jsonl'), '{"t":"12","writer":"w9","se');
       const truncated = run([dir, '--ignore', 'S1']);

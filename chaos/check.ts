@@ -27,6 +27,8 @@ Options:
   --ignore <checks>        comma-separated checks to report without counting (e.g. client)
   --min-grants <n>         fewer grants than this is too little work to judge (default 0)
   --min-fenced-writes <n>  fewer writes accepted by the fenced store than this is too little work (default 0)
+  --min-stable-acquires <n>
+                           L2 judges its success rate from this many acquires in stable periods (default 50)
   --seed <n>               recorded in the report
   --help                   this text
 `;
@@ -79,6 +81,7 @@ function parse(
       ignore: { type: 'string' },
       'min-grants': { type: 'string' },
       'min-fenced-writes': { type: 'string' },
+      'min-stable-acquires': { type: 'string' },
       seed: { type: 'string' },
       help: { type: 'boolean' },
     },
@@ -112,6 +115,7 @@ function parse(
   const votingLagMs = integer('voting-lag-ms', values['voting-lag-ms'], 0);
   const grants = integer('min-grants', values['min-grants'], 0);
   const fencedWrites = integer('min-fenced-writes', values['min-fenced-writes'], 0);
+  const minStableSamples = integer('min-stable-acquires', values['min-stable-acquires'], 0);
   const options: CheckOptions = {
     assumptionBreaking: values['assumption-breaking'] === true,
     ...(quorum !== undefined && { quorum }),
@@ -119,6 +123,7 @@ function parse(
     ...(votingLagMs !== undefined && { votingLagMs }),
     ...(ignore.length > 0 && { ignore: ignore as CheckName[] }),
     minimum: { grants, fencedWrites },
+    ...(minStableSamples !== undefined && { liveness: { minStableSamples } }),
   };
   return {
     dir,

@@ -35,6 +35,8 @@ export interface Scenario {
    * fenced store make the report unknown, too thin to judge.
    */
   minimum: { grants: number; fencedWrites: number };
+  /** A fault stays active nearly all the run, so no length of it has the quiet periods L2 is judged in. */
+  faultsNeverPause?: true;
   check?: CheckOptions;
 }
 
@@ -140,6 +142,7 @@ export const SCENARIOS: Scenario[] = [
     title: 'one Redis node crashes and stays down',
     seconds: 7,
     minimum: { grants: 10, fencedWrites: 2 },
+    faultsNeverPause: true,
     harness: { resources: ['r1', 'r2'] },
     workers: mixedWorkers,
     run: async ({ h }) => {
@@ -347,6 +350,7 @@ export const SCENARIOS: Scenario[] = [
     title: 'flapping partitions',
     seconds: 9,
     minimum: { grants: 10, fencedWrites: 3 },
+    faultsNeverPause: true,
     harness: { resources: ['r1', 'r2', 'r3'] },
     workers: mixedWorkers,
     run: async (ctx) => ({ faults: await flappingPartitions(ctx) }),
@@ -499,6 +503,7 @@ export const SCENARIOS: Scenario[] = [
     title: 'kills (restarted empty), pauses and partitions, mixed',
     seconds: 20,
     minimum: { grants: 20, fencedWrites: 5 },
+    faultsNeverPause: true,
     harness: { resources: ['r1', 'r2', 'r3'] },
     workers: (s) => mixedWorkers(s, 8),
     run: async (ctx) => ({ faults: await mixedNemesis(ctx) }),

@@ -16,6 +16,7 @@ const REFUSALS = new Set([
 /**
  * L2: acquires started and finished in stable periods (no fault and a quorum since max ttl + settle before) must
  * succeed at least `minStableSuccess` of the time; refusals (held by another, bad request) do not count either way.
+ * With fewer than `minStableSamples` of them the rate says nothing, and L2 is unknown: a run too thin to judge.
  */
 export function checkL2(m: Model, live: LivenessOptions, settle: bigint): CheckResult {
   const f = new Findings('L2');
@@ -37,7 +38,8 @@ export function checkL2(m: Model, live: LivenessOptions, settle: bigint): CheckR
   }
   const samples = ok + failures.length;
   const rate = samples === 0 ? 1 : ok / samples;
-  if (samples >= minSamples && rate < minRate) {
+  const judged = samples >= minSamples;
+  if (judged && rate < minRate) {
     for (const op of failures) {
       f.add(
         `acquire by ${op.proc} in a stable period failed (${op.type} ${op.done.error?.code ?? ''}) after ${msOfNs(op.doneT - op.inv).toFixed(1)} ms; stable success rate ${(rate * 100).toFixed(2)} % < ${minRate * 100} %`,
@@ -47,8 +49,8 @@ export function checkL2(m: Model, live: LivenessOptions, settle: bigint): CheckR
   }
   const lat = quantiles(latency);
   return f.result(
-    f.count === 0,
-    `${samples} stable acquires, ${(rate * 100).toFixed(2)} % succeeded${samples < minSamples ? ` (under ${minSamples}: not judged)` : ''}, p99 ${lat.p99 ?? 0} ms`,
-    { ok, failures: failures.length, refused, rate: round3(rate), latencyMs: lat },
+    f.count > 0 ? false : judged ? true : 'unknown',
+    `${samples} stable acquires, ${(rate * 100).toFixed(2)} % succeeded${judged ? '' : ` (under ${minSamples}: too few to judge)`}, p99 ${lat.p99 ?? 0} ms`,
+    { ok, failures: failures.length, refused, rate: round3(rate), minSamples, latencyMs: lat },
   );
 }

@@ -180,8 +180,14 @@ export class History {
     this.add('nemesis#1', tMs, { type: 'info', f: 'voting', voting });
   }
 
-  check(options?: CheckOptions, meta?: { truncated?: number; seed?: number }): Report {
-    return checkHistory(this.events, options, meta);
+  /**
+   * A hand-written history holds a few acquires, far fewer than L2 needs by default to judge a success rate, and
+   * a test about another check has no business with L2: here L2 passes any rate on any number of acquires, unless
+   * `options.liveness` says otherwise (as l2-fault-tolerance.test.ts does, or calls checkHistory itself).
+   */
+  check(options: CheckOptions = {}, meta?: { truncated?: number; seed?: number }): Report {
+    const liveness = { minStableSamples: 0, minStableSuccess: 0, ...options.liveness };
+    return checkHistory(this.events, { ...options, liveness }, meta);
   }
 }
 

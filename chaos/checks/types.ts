@@ -58,7 +58,7 @@ export interface LivenessOptions {
   settleMs?: number;
   /** L2: least success rate of acquires started in stable periods (refusals such as ABORTED excluded). 0.99. */
   minStableSuccess?: number;
-  /** L2: fewer stable acquires than this are too few to judge the rate. Default 50. */
+  /** L2: with fewer stable acquires than this the rate is not judged, and L2 is unknown. Default 50. */
   minStableSamples?: number;
   /**
    * L3: an Acquire or Extend invoked without a quorum must fail within this (plus its wait_ms when it waits).
