@@ -1,8 +1,9 @@
 /**
- * `node --import tsx chaos/check.ts <history-dir> [--assumption-breaking] [--json out.json]`: checks a recorded
- * history offline (RELIABILITY.md §6) — one written by the harness, or copied from a CI artifact — prints the
- * short report and writes the JSON one (default `<dir>/report.json`). Exit code 0 valid, 1 invalid, 2 unknown
- * (an incomplete history) or a usage error, so a script can tell "broken" from "cannot say".
+ * `node --import tsx chaos/check.ts <history-dir> [--assumption-breaking] [--json out.json]`: checks a
+ * recorded history offline (docs/chaos.md) — one written by the harness, or copied from a CI artifact —
+ * prints the short report and writes the JSON one (default `<dir>/report.json`). Exit code 0 valid, 1
+ * invalid, 2 unknown (an incomplete history, or one too thin to judge) or a usage error, so a script can
+ * tell "broken" from "cannot say".
  */
 import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,7 +14,8 @@ import { loadHistory } from './history.js';
 const HELP = `Usage: node --import tsx chaos/check.ts <history-dir> [options]
 
 Merges the writers' JSONL files in <history-dir>, runs the history checker (S1–S6, client honesty, L1–L7) and
-prints a short report. Exit code 0 valid, 1 invalid, 2 unknown or usage error.
+prints a short report. Exit code 0 valid, 1 invalid, 2 unknown (incomplete, or too thin to judge) or a
+usage error.
 
 Options:
   --assumption-breaking    the run broke the timing assumptions on purpose (F8 unfenced, F14): an S1 overlap or
@@ -23,6 +25,10 @@ Options:
   --recovery-bound-ms <n>  L4 bound after the final heal (default 3 × max ttl + 2000)
   --voting-lag-ms <n>      how late the history may record a quorum coming back (default 0)
   --ignore <checks>        comma-separated checks to report without counting (e.g. client)
+  --min-grants <n>         fewer grants than this is too little work to judge (default 0)
+  --min-fenced-writes <n>  fewer writes accepted by the fenced store than this is too little work (default 0)
+  --min-stable-acquires <n>
+                           L2 judges its success rate from this many acquires in stable periods (default 50)
   --seed <n>               recorded in the report
   --help                   this text
 `;
@@ -73,6 +79,9 @@ function parse(
       'recovery-bound-ms': { type: 'string' },
       'voting-lag-ms': { type: 'string' },
       ignore: { type: 'string' },
+      'min-grants': { type: 'string' },
+      'min-fenced-writes': { type: 'string' },
+      'min-stable-acquires': { type: 'string' },
       seed: { type: 'string' },
       help: { type: 'boolean' },
     },
@@ -104,12 +113,17 @@ function parse(
   const quorum = integer('quorum', values.quorum, 1);
   const recoveryBoundMs = integer('recovery-bound-ms', values['recovery-bound-ms'], 0);
   const votingLagMs = integer('voting-lag-ms', values['voting-lag-ms'], 0);
+  const grants = integer('min-grants', values['min-grants'], 0);
+  const fencedWrites = integer('min-fenced-writes', values['min-fenced-writes'], 0);
+  const minStableSamples = integer('min-stable-acquires', values['min-stable-acquires'], 0);
   const options: CheckOptions = {
     assumptionBreaking: values['assumption-breaking'] === true,
     ...(quorum !== undefined && { quorum }),
     ...(recoveryBoundMs !== undefined && { recoveryBoundMs }),
     ...(votingLagMs !== undefined && { votingLagMs }),
     ...(ignore.length > 0 && { ignore: ignore as CheckName[] }),
+    minimum: { grants, fencedWrites },
+    ...(minStableSamples !== undefined && { liveness: { minStableSamples } }),
   };
   return {
     dir,

@@ -1,5 +1,5 @@
 /**
- * The fault-injection harness (RELIABILITY.md §3, §6): three real redis-server nodes, each behind a fault proxy
+ * The fault-injection harness (docs/chaos.md): three real redis-server nodes, each behind a fault proxy
  * (P1..P3), a store Redis with the fenced/unfenced store service, the real server process (C) talking to the
  * nodes through the proxies, optionally a proxy between the workers and the server, and worker processes (W)
  * that record their history. Every fault goes through this class, which records it (writer `nemesis`) together
@@ -13,7 +13,7 @@ import { freeFixedPort } from '../scripts/lib/free-port.js';
 import { type Exit, NodeProcess } from '../scripts/lib/node-process.js';
 import { type Persistence, RedisProcess } from '../scripts/lib/redis-process.js';
 import { ServerProcess } from '../scripts/lib/server-process.js';
-import { FaultProxy, type ProxyMode } from '../test/support/fault-proxy.js';
+import { FaultProxy, type ProxyMode } from '../testkit/fault-proxy.js';
 import { type CheckOptions, checkHistory, formatReport, type Report } from './checker.js';
 import { type HistoryEvent, HistoryWriter, loadHistory } from './history.js';
 import { RecordedClient } from './recorded-client.js';
@@ -60,6 +60,8 @@ const CUTTING: ReadonlySet<ProxyMode['kind']> = new Set([
 export class Harness {
   readonly nemesis: HistoryWriter;
   readonly workers = new Map<string, NodeProcess>();
+  /** Workers the nemesis killed on purpose: their SIGKILL is no failure. */
+  private readonly killedWorkers = new Set<string>();
   private readonly voting: VotingTimeline;
   private readonly pausedWorkers = new Set<string>();
   private quarantineWatch: NodeJS.Timeout | undefined;
@@ -86,9 +88,10 @@ export class Harness {
     const options = {
       ttlMs: 1_000,
       maxTtlMs: 2_000,
-      // The server's default. RELIABILITY §3 proposes 50 ms, but a timed-out command resets its node's
-      // connection (a reply that never comes would shift later ones), and on a loaded 2-core box 50 ms is
-      // exceeded by mere CPU starvation: F1 once lost a lease that way with no fault injected.
+      // The server's default. A shorter one (50 ms) would detect faults sooner, but a timed-out command
+      // resets its node's connection (a reply that never comes would shift later ones), and on a loaded
+      // 2-core box 50 ms is exceeded by mere CPU starvation: F1 once lost a lease that way with no fault
+      // injected.
       nodeTimeoutMs: 100,
       persistence: 'none' as Persistence,
       ...input,
@@ -203,6 +206,46 @@ export class Harness {
     await Promise.all([...this.workers.values()].map((w) => w.finish(timeoutMs)));
   }
 
+  /**
+   * Workers that did not end as they should: each exits 0 (its run over, or stopped with SIGTERM) unless the
+   * nemesis killed it. One that exited otherwise (an error, a crash, killed for not finishing in time) did less
+   * than the run needs, whatever its history shows, so the run fails. Call once the workers have been joined.
+   * Writes each failed worker's output to `<name>.log` in the history folder.
+   */
+  async workerFailures(): Promise<string[]> {
+    const failures: string[] = [];
+    for (const [name, worker] of this.workers) {
+      if (worker.running) {
+        failures.push(`${name} is still running`);
+        continue;
+      }
+      const exit = await worker.exited;
+      if (exit.code === 0 || (this.killedWorkers.has(name) && exit.signal === 'SIGKILL')) continue;
+      const how = exit.code === null ? `signal ${exit.signal}` : `code ${exit.code}`;
+      // The error's own line, not the stack frames below it.
+      const lines = worker.output
+        .join('')
+        .split('\n')
+        .map((line) => line.trim());
+      const said = lines
+        .filter((line) => line !== '' && !line.startsWith('at '))
+        .at(-1)
+        ?.slice(0, 300);
+      writeFileSync(join(this.options.dir, `${name}.log`), `${worker.dump()}\n`);
+      failures.push(`${name} exited with ${how}${said ? `: ${said}` : ''} (output in ${name}.log)`);
+    }
+    return failures;
+  }
+
+  /** Whether the worker has recorded anything yet (its first call): the process is up and working. */
+  started(name: string): boolean {
+    try {
+      return readFileSync(join(this.options.dir, `${name}.jsonl`), 'utf8').length > 0;
+    } catch {
+      return false;
+    }
+  }
+
   /** Whether the worker has recorded a granted acquire yet. */
   granted(name: string): boolean {
     return this.completed(name, 'acquire');
@@ -236,6 +279,7 @@ export class Harness {
   async killWorker(name: string): Promise<void> {
     const worker = this.worker(name);
     this.fault('kill', [name], 'start');
+    this.killedWorkers.add(name);
     this.pausedWorkers.delete(name);
     worker.child.kill('SIGKILL');
     await worker.finish();
@@ -394,14 +438,15 @@ export class Harness {
 
   /**
    * Heal, let workers finish, probe, read back, close the writers, check. Writes `report.json` and
-   * `report.txt` into the history folder and returns the report.
+   * `report.txt` into the history folder and returns the report with the workers that failed.
    */
-  async finish(check: CheckOptions = {}): Promise<Report> {
+  async finish(check: CheckOptions = {}): Promise<{ report: Report; workerFailures: string[] }> {
     await this.healAll();
     const bound = check.recoveryBoundMs ?? 3 * this.options.maxTtlMs + 2_000;
     // L4 counts from the heal: the probe starts then, alongside the workers still running (it waits its turn in
     // the server's queue like any of them).
     await Promise.all([this.probe(bound), this.joinWorkers()]);
+    const workerFailures = await this.workerFailures();
     await this.finalReads();
     this.stopWatchingQuarantine();
     this.nemesis.close();
@@ -416,8 +461,11 @@ export class Harness {
       },
     );
     writeFileSync(join(this.options.dir, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
-    writeFileSync(join(this.options.dir, 'report.txt'), `${formatReport(report)}\n`);
-    return report;
+    writeFileSync(
+      join(this.options.dir, 'report.txt'),
+      `${formatReport(report)}\n${formatWorkers(this.workers.size, workerFailures)}\n`,
+    );
+    return { report, workerFailures };
   }
 
   async dispose(): Promise<void> {
@@ -468,7 +516,7 @@ export class Harness {
   }
 
   /**
-   * A node restarted empty cannot vote until the server's quarantine lets it (lock-delay, D4). How long that
+   * A node restarted empty cannot vote until the server's quarantine lets it (lock-delay, L5). How long that
    * is the server decides (shorter when it finds no live locks), so the harness asks it: polled over the lab
    * API's node status every 50 ms while any node is amnesiac.
    */
@@ -502,6 +550,12 @@ export class Harness {
     if (this.quarantineWatch) clearTimeout(this.quarantineWatch);
     this.quarantineWatch = undefined;
   }
+}
+
+/** One line on how the worker processes ended, for the run's report. */
+export function formatWorkers(count: number, failures: string[]): string {
+  if (failures.length > 0) return `workers: ${failures.length} of ${count} FAILED: ${failures.join('; ')}`;
+  return count === 0 ? 'workers: none' : `workers: all ${count} ended as expected`;
 }
 
 /** Teardown must not hang a run: a step that takes over `ms` is reported and left behind. */

@@ -1,8 +1,8 @@
 /**
- * The history format of the fault-injection suite (../shared/RELIABILITY.md §6.1, docs/chaos.md): every writer
- * (a worker process, the nemesis, the fenced store) appends JSON Lines to its own file; the checker merges them
- * by (t, writer, seq). Times are `process.hrtime.bigint()` (CLOCK_MONOTONIC, shared by every process on one
- * Linux host) as decimal strings: never `performance.now()`, whose origin is per process.
+ * The history format of the fault-injection suite (docs/chaos.md): every writer (a worker process, the
+ * nemesis, the fenced store) appends JSON Lines to its own file; the checker merges them by (t, writer, seq).
+ * Times are `process.hrtime.bigint()` (CLOCK_MONOTONIC, shared by every process on one Linux host) as decimal
+ * strings: never `performance.now()`, whose origin is per process.
  */
 import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,12 +1,12 @@
 /**
- * An SDK client whose every operation is recorded in a history (RELIABILITY.md §6.1), for scripted scenarios
+ * An SDK client whose every operation is recorded in a history (chaos/history.ts), for scripted scenarios
  * run inside the harness process (F4, F14, F25…). Worker processes record the same way (chaos/worker.ts).
  */
 import { type Lease, LeaseLostError, LockClient, LockError } from '../client/src/index.js';
 import { type EventError, type EventType, HistoryWriter } from './history.js';
 
 /**
- * ok / fail / info for a failed call (§6.1): `fail` only when the operation certainly took no effect; `info`
+ * ok / fail / info for a failed call: `fail` only when the operation certainly took no effect; `info`
  * (unknown) for timeouts, cancellations, broken connections and anything unexpected.
  */
 export function completionOf(error: unknown): {
@@ -19,8 +19,8 @@ export function completionOf(error: unknown): {
       ['INVALID_ARGUMENT', 'ABORTED', 'FAILED_PRECONDITION', 'PERMISSION_DENIED', 'UNAUTHENTICATED'].includes(
         error.code,
       ) ||
-      // The server's own quorum failure (it carries a reason; it already unlocked everywhere, D6). Without a
-      // reason the connection broke after the send: unknown.
+      // The server's own quorum failure (it carries a reason, and has already undone its partial votes on
+      // every node). Without a reason the connection broke after the send: unknown.
       (error.code === 'UNAVAILABLE' && error.reason !== '') ||
       (error.code === 'RESOURCE_EXHAUSTED' && error.reason !== '');
     return { type: definite ? 'fail' : 'info', error: e };

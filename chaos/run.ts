@@ -1,19 +1,23 @@
 /**
- * `npm run chaos -- --scenario <id> [--seconds N] [--seed N] [--out DIR]`: one fault scenario of
- * RELIABILITY.md §3 against real redis-server, server and worker processes, for as long as asked, writing the
- * history (one JSONL per writer), report.json and report.txt into DIR. Exit code 0 when the checker says
- * valid, 1 when invalid, 2 on a usage error or when the run could not be set up.
+ * `npm run chaos -- --scenario <id> [--seconds N] [--seed N] [--out DIR]`: one fault scenario (docs/chaos.md)
+ * against real redis-server, server and worker processes, for as long as asked, writing the history (one
+ * JSONL per writer), report.json and report.txt into DIR. Exit code 0 when the checker says valid and every
+ * worker process ended as it should, 1 when invalid or a worker failed, 2 when unknown (an incomplete history,
+ * or too little work to judge), on a usage error or when the run could not be set up.
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatReport } from './checker.js';
+import { formatWorkers } from './harness.js';
 import { runScenario } from './run-scenario.js';
 import { SCENARIOS } from './scenarios.js';
 
 const HELP = `Usage: npm run chaos -- --scenario <id> [options]
 
-Runs one fault scenario (RELIABILITY.md §3) with worker processes recording a history, heals, checks every
+Runs one fault scenario (docs/chaos.md) with worker processes recording a history, heals, checks every
 resource can be acquired again, and runs the history checker (S1–S6, L1–L4). Everything on 127.0.0.1.
+Exit code 0 valid; 1 invalid, or a worker process failed; 2 unknown (an incomplete history, or one too thin
+to judge), or a usage error.
 
 Options:
   --scenario <id>   one of ${SCENARIOS.map((s) => s.id).join(', ')}
@@ -90,13 +94,16 @@ async function main(): Promise<number> {
   };
   log(`${scenario.id}: ${scenario.title}; ${transport} lock calls; history in ${dir}`);
   const run = await runScenario(scenario, { dir, seed, seconds, log, transport });
-  process.stdout.write(`${formatReport(run.report)}\n`);
+  process.stdout.write(
+    `${formatReport(run.report)}\n${formatWorkers(run.workerCount, run.workerFailures)}\n`,
+  );
   if (Object.keys(run.facts).length > 0) process.stdout.write(`facts: ${JSON.stringify(run.facts)}\n`);
   const { leaks } = run;
   process.stdout.write(
     `leaks: ${leaks.fdsAfter - leaks.fdsBefore} file descriptors more than before (${leaks.fdsBefore} → ${leaks.fdsAfter}), ${leaks.children.length} child processes left${leaks.children.length ? `: ${leaks.children.join('; ')}` : ''}\n`,
   );
   process.stdout.write(`history and report: ${dir} (${(run.elapsedMs / 1000).toFixed(1)} s)\n`);
+  if (run.workerFailures.length > 0) return 1;
   return run.report.valid === true ? 0 : run.report.valid === false ? 1 : 2;
 }
 

@@ -1,16 +1,16 @@
 /**
- * The fault scenarios of RELIABILITY.md §3, each a function of (harness, seeded random, seconds). The short CI
- * tests (test/chaos-*.test.ts) and `npm run chaos` run the same definitions; a scenario returns the facts its
- * test asserts beyond the checker's report.
+ * The fault scenarios (their ids in docs/chaos.md), each a function of (harness, seeded random, seconds). The
+ * short CI tests (test/chaos-*.test.ts) and `npm run chaos` run the same definitions; a scenario returns the
+ * facts its test asserts beyond the checker's report.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { waitFor } from '../scripts/lib/wait.js';
-import type { ProxyMode } from '../test/support/fault-proxy.js';
+import type { ProxyMode } from '../testkit/fault-proxy.js';
 import type { CheckOptions } from './checker.js';
 import type { Harness, HarnessOptions, WorkerSpec, Workload } from './harness.js';
 import { RecordedClient } from './recorded-client.js';
 
-export { mulberry32 } from './random.js';
+export { mulberry32 } from '../testkit/random.js';
 
 export interface ScenarioContext {
   h: Harness;
@@ -29,6 +29,14 @@ export interface Scenario {
   workers?: (seconds: number) => WorkerSpec[];
   /** The faults (and scripted clients); returns facts for the test to assert. */
   run: (ctx: ScenarioContext) => Promise<Record<string, unknown>>;
+  /**
+   * The least work a run of the short form shows, set well below what such runs do on a loaded 2-core machine
+   * (and above what the L4 probe alone does): fewer grants (the probe's included) or fewer writes accepted by the
+   * fenced store make the report unknown, too thin to judge.
+   */
+  minimum: { grants: number; fencedWrites: number };
+  /** A fault stays active nearly all the run, so no length of it has the quiet periods L2 is judged in. */
+  faultsNeverPause?: true;
   check?: CheckOptions;
 }
 
@@ -121,6 +129,7 @@ export const SCENARIOS: Scenario[] = [
     id: 'F1',
     title: 'no faults, heavy contention (baseline)',
     seconds: 7,
+    minimum: { grants: 10, fencedWrites: 4 },
     // No fault for a node timeout to detect. In CI two harnesses share 2 cores, and starved Redis processes then
     // answered all three nodes' commands past 100 ms at once: each timeout resets its connection, so the quorum
     // blinked out and a renewal came too late (two CI runs). Starvation is F24's subject, not this baseline's.
@@ -132,18 +141,24 @@ export const SCENARIOS: Scenario[] = [
     id: 'F2',
     title: 'one Redis node crashes and stays down',
     seconds: 7,
+    minimum: { grants: 10, fencedWrites: 2 },
+    faultsNeverPause: true,
     harness: { resources: ['r1', 'r2'] },
     workers: mixedWorkers,
     run: async ({ h }) => {
       await sleep(2_000);
       await h.killNode(2);
-      return { killedAt: process.hrtime.bigint().toString() };
+      const killedAt = process.hrtime.bigint().toString();
+      // It stays down for the rest of the workers' run: the heal comes after it, not as soon as the faults are done.
+      await h.joinWorkers();
+      return { killedAt };
     },
   },
   {
     id: 'F3',
     title: 'two Redis nodes down, then back',
     seconds: 8,
+    minimum: { grants: 5, fencedWrites: 1 },
     harness: { resources: ['r1', 'r2'] },
     workers: mixedWorkers,
     run: async ({ h }) => {
@@ -161,6 +176,7 @@ export const SCENARIOS: Scenario[] = [
     id: 'F4',
     title: 'a node restarted without persistence while a lock is held on it',
     seconds: 0,
+    minimum: { grants: 3, fencedWrites: 1 },
     harness: { resources: ['r1'], maxTtlMs: 2_000 },
     run: async ({ h }) => {
       const a = new RecordedClient(h.options.dir, 'A', h.address);
@@ -174,11 +190,13 @@ export const SCENARIOS: Scenario[] = [
         await h.partition(2, { kind: 'pass' });
         const attempts: { at: number; ok: boolean; token?: number }[] = [];
         let bToken: number | undefined;
+        let bWrite: boolean | undefined;
         while (bToken === undefined && performance.now() < aDeadline + 5_000) {
           const granted = await b.acquire('r1', { ttlMs: 1_000, autoRenew: false });
           attempts.push({ at: performance.now(), ok: granted !== undefined, token: granted?.fencingToken });
           if (granted) {
             bToken = granted.fencingToken;
+            bWrite = await b.storeAdd(h.store.url, 'fenced', granted, 1);
             await b.release(granted);
           } else await sleep(50);
         }
@@ -190,6 +208,7 @@ export const SCENARIOS: Scenario[] = [
         return {
           aToken: lease.fencingToken,
           bToken,
+          bWrite,
           firstOkAt: attempts.find((x) => x.ok)?.at,
           aDeadline,
           refusedBefore: attempts.filter((x) => !x.ok).length,
@@ -204,6 +223,7 @@ export const SCENARIOS: Scenario[] = [
     id: 'F6',
     title: 'a Redis node paused, short (30 ms) and long (3 × ttl)',
     seconds: 7,
+    minimum: { grants: 8, fencedWrites: 2 },
     harness: { resources: ['r1', 'r2'] },
     workers: mixedWorkers,
     run: async ({ h }) => {
@@ -224,6 +244,7 @@ export const SCENARIOS: Scenario[] = [
     id: 'F7',
     title: 'the coordinator paused (SIGSTOP) for 2 × ttl with requests in flight',
     seconds: 7,
+    minimum: { grants: 8, fencedWrites: 2 },
     harness: { resources: ['r1', 'r2'] },
     workers: mixedWorkers,
     run: async ({ h }) => {
@@ -243,6 +264,7 @@ export const SCENARIOS: Scenario[] = [
     id: 'F8',
     title: 'a worker paused past its ttl while holding: its stale fenced write is refused',
     seconds: 0,
+    minimum: { grants: 3, fencedWrites: 1 },
     harness: { resources: ['r1'] },
     // The paused worker writes after its own deadline on purpose (--no-hold-check): that is the fault.
     check: { ignore: ['client'] },
@@ -252,6 +274,7 @@ export const SCENARIOS: Scenario[] = [
     id: 'F8u',
     title: 'F8 on the unfenced store: the checker must report the lost update',
     seconds: 0,
+    minimum: { grants: 3, fencedWrites: 1 },
     harness: { resources: ['r1'] },
     check: { assumptionBreaking: true, ignore: ['client'] },
     run: async (ctx) => await pausedWriter(ctx, 'unfenced-set'),
@@ -260,6 +283,7 @@ export const SCENARIOS: Scenario[] = [
     id: 'F9',
     title: 'coordinator cut from one node: blackhole, reset, refuse',
     seconds: 7,
+    minimum: { grants: 10, fencedWrites: 2 },
     harness: { resources: ['r1', 'r2'] },
     workers: mixedWorkers,
     run: async ({ h }) => {
@@ -276,6 +300,7 @@ export const SCENARIOS: Scenario[] = [
     id: 'F10',
     title: 'coordinator cut from two nodes (blackhole)',
     seconds: 7,
+    minimum: { grants: 8, fencedWrites: 2 },
     harness: { resources: ['r1', 'r2'] },
     workers: mixedWorkers,
     run: async ({ h }) => {
@@ -294,6 +319,7 @@ export const SCENARIOS: Scenario[] = [
     id: 'F11',
     title: 'requests applied, replies lost (drop-responses on one node)',
     seconds: 7,
+    minimum: { grants: 10, fencedWrites: 2 },
     harness: { resources: ['r1', 'r2'] },
     workers: mixedWorkers,
     run: async ({ h }) => {
@@ -308,6 +334,7 @@ export const SCENARIOS: Scenario[] = [
     id: 'F12',
     title: 'latency and jitter on every node link (0–300 ms, ttl 1 s)',
     seconds: 8,
+    minimum: { grants: 4, fencedWrites: 1 },
     harness: { resources: ['r1', 'r2'], nodeTimeoutMs: 400 },
     workers: mixedWorkers,
     run: async ({ h }) => {
@@ -322,6 +349,8 @@ export const SCENARIOS: Scenario[] = [
     id: 'F13',
     title: 'flapping partitions',
     seconds: 9,
+    minimum: { grants: 10, fencedWrites: 3 },
+    faultsNeverPause: true,
     harness: { resources: ['r1', 'r2', 'r3'] },
     workers: mixedWorkers,
     run: async (ctx) => ({ faults: await flappingPartitions(ctx) }),
@@ -330,6 +359,7 @@ export const SCENARIOS: Scenario[] = [
     id: 'F14',
     title: "a node's clock jumps past a lock's expiry: S1 breaks, fencing holds",
     seconds: 0,
+    minimum: { grants: 3, fencedWrites: 1 },
     harness: { resources: ['r1'], maxTtlMs: 5_000 },
     check: { assumptionBreaking: true },
     run: async ({ h }) => {
@@ -372,6 +402,7 @@ export const SCENARIOS: Scenario[] = [
     id: 'F17',
     title: 'the coordinator crashes and restarts while locks are held',
     seconds: 7,
+    minimum: { grants: 8, fencedWrites: 2 },
     harness: { resources: ['r1', 'r2'] },
     workers: mixedWorkers,
     run: async ({ h }) => {
@@ -386,6 +417,7 @@ export const SCENARIOS: Scenario[] = [
     id: 'F18',
     title: 'KeepAlive streams cut between workers and the coordinator (2 × ttl, then 0.5 × ttl)',
     seconds: 8,
+    minimum: { grants: 4, fencedWrites: 1 },
     harness: { resources: ['r1', 'r2'], clientProxy: true },
     workers: (s) => mixedWorkers(s, 4),
     run: async ({ h }) => {
@@ -409,6 +441,7 @@ export const SCENARIOS: Scenario[] = [
     id: 'F19',
     title: 'a worker killed while holding; another stopped gracefully',
     seconds: 7,
+    minimum: { grants: 8, fencedWrites: 8 },
     harness: { resources: ['r1'] },
     workers: (s) =>
       ['w1', 'w2', 'w3', 'w4'].map((name) => ({ name, workload: 'fenced-set' as Workload, seconds: s })),
@@ -426,6 +459,7 @@ export const SCENARIOS: Scenario[] = [
     id: 'F21',
     title: 'all three Redis nodes restart empty',
     seconds: 7,
+    minimum: { grants: 8, fencedWrites: 3 },
     harness: { resources: ['r1', 'r2'] },
     workers: mixedWorkers,
     run: async ({ h }) => {
@@ -439,6 +473,7 @@ export const SCENARIOS: Scenario[] = [
     id: 'F25',
     title: 'release and extend after expiry, and by a non-owner',
     seconds: 0,
+    minimum: { grants: 3, fencedWrites: 1 },
     harness: { resources: ['r1'] },
     run: async ({ h }) => {
       const a = new RecordedClient(h.options.dir, 'A', h.address);
@@ -454,8 +489,9 @@ export const SCENARIOS: Scenario[] = [
         const staleRelease = await a.release(old);
         const keys = await Promise.all(h.redis.map((r) => r.command('PTTL', 'lk:r1')));
         const holderExtend = await b.extend(lease, 2_000);
+        const holderWrite = await b.storeAdd(h.store.url, 'fenced', lease, 1);
         await b.release(lease);
-        return { lateRelease, staleExtend, staleRelease, holderExtend, pttls: keys };
+        return { lateRelease, staleExtend, staleRelease, holderExtend, holderWrite, pttls: keys };
       } finally {
         await a.close();
         await b.close();
@@ -466,6 +502,8 @@ export const SCENARIOS: Scenario[] = [
     id: 'mixed',
     title: 'kills (restarted empty), pauses and partitions, mixed',
     seconds: 20,
+    minimum: { grants: 20, fencedWrites: 5 },
+    faultsNeverPause: true,
     harness: { resources: ['r1', 'r2', 'r3'] },
     workers: (s) => mixedWorkers(s, 8),
     run: async (ctx) => ({ faults: await mixedNemesis(ctx) }),
@@ -502,5 +540,15 @@ async function pausedWriter(ctx: ScenarioContext, workload: 'fenced-set' | 'unfe
   await waitFor('w2 to have written to the store', () => h.completed('w2', 'store_write'), 15_000);
   h.resumeWorker('w1');
   await h.joinWorkers();
-  return { pausedToken: aboutToWrite.token };
+  // The next holder's write to the fenced store is accepted (on the unfenced variant, the run's one fenced write).
+  const c = new RecordedClient(h.options.dir, 'C', h.address);
+  try {
+    const lease = await c.acquire('r1', { waitMs: 2_000, autoRenew: false });
+    if (!lease) throw new Error('C could not acquire r1 after the workers ended');
+    const nextWrite = await c.storeAdd(h.store.url, 'fenced', lease, 1);
+    await c.release(lease);
+    return { pausedToken: aboutToWrite.token, nextWrite };
+  } finally {
+    await c.close();
+  }
 }

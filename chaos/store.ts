@@ -1,5 +1,5 @@
 /**
- * The fault suite's store service (RELIABILITY §6.1 "Fenced store", §6.5 set workloads): an HTTP JSON service
+ * The fault suite's store service (docs/chaos.md: the fenced store, the set workloads): an HTTP JSON service
  * inside the harness process that the workload workers read and write through, and that logs every read and
  * write it answers to the history as writer `store`.
  *
@@ -405,7 +405,7 @@ export class StoreService {
     }
     const code = error instanceof NotASet ? 'INTERNAL' : 'UNAVAILABLE';
     this.#history.record({ ...base, type: 'info', error: { code, msg: message(error) } });
-    // No invoke of ours is open (store events are one-off), but §6.1 retires a process after every `info`.
+    // No invoke of ours is open (store events are one-off), but a process is retired after every `info`.
     this.#history.retire();
     throw error;
   }

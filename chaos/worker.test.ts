@@ -8,7 +8,9 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { LockClient } from '../client/src/index.js';
 import { NodeProcess } from '../scripts/lib/node-process.js';
 import { RedisCluster, RedisProcess } from '../scripts/lib/redis-process.js';
-import { startServerProcess, uniqueResource, waitFor } from '../test/support/server.js';
+import { waitFor } from '../scripts/lib/wait.js';
+import { startServerProcess } from '../testkit/server-process.js';
+import { uniqueResource } from '../testkit/unique-resource.js';
 import type { HistoryEvent } from './history.js';
 import { StoreService } from './store.js';
 
@@ -34,7 +36,7 @@ async function setup() {
   const store = await StoreService.start({ dir, redis: `redis://${storeRedis.address}` });
   onTestFinished(() => store.close());
   const address = `127.0.0.1:${server.grpcPort}`;
-  return { dir, store, address };
+  return { dir, store, address, server };
 }
 
 /** `node --import tsx chaos/worker.ts …args`, SIGKILLed when the test ends if still running. */
@@ -245,6 +247,46 @@ describe('chaos workers without faults', () => {
     const lease = await client.tryAcquire(resource, { ttlMs: TTL_MS });
     expect(lease).not.toBeNull();
     expect(BigInt(lease!.fencingToken) > BigInt(lastGrant.token!)).toBe(true);
+  });
+
+  it('a lease lost while holding ends that hold, not the worker: it records the loss and carries on', async () => {
+    const { dir, address, server } = await setup();
+    const resource = uniqueResource('lost');
+    // Seed 2 draws a first hold of 0.325 × 20 × ttl = 6.5 s: time enough to lose the lease while holding it.
+    const worker = startWorker([
+      ...['--name', 'w8', '--address', address, '--history', dir, '--resources', resource, '--seed', '2'],
+      ...['--workload', 'lock', '--ttl-ms', String(TTL_MS), '--seconds', '30', '--hold-max-factor', '20'],
+    ]);
+    const events = (): HistoryEvent[] => {
+      if (!worker.running) throw new Error(`w8 exited: ${worker.dump()}`);
+      try {
+        return readEvents(dir, 'w8');
+      } catch {
+        return [];
+      }
+    };
+    await waitFor('a keepalive of w8', () => events().some((e) => e.f === 'keepalive'), 15_000, 20);
+    // The server stops answering: no renewal reaches w8, and its lease runs out while it holds.
+    process.kill(server.child.pid!, 'SIGSTOP');
+    try {
+      await waitFor('w8 to record its lease lost', () => events().some((e) => e.f === 'lost'), 10_000, 20);
+    } finally {
+      process.kill(server.child.pid!, 'SIGCONT');
+    }
+    await waitFor(
+      'w8 to acquire again after the loss',
+      () => {
+        const all = events();
+        return all
+          .slice(all.findIndex((e) => e.f === 'lost'))
+          .some((e) => e.f === 'acquire' && e.type === 'ok');
+      },
+      15_000,
+      20,
+    );
+    expect(await worker.stop('SIGTERM'), worker.dump()).toEqual({ code: 0, signal: null });
+    expectPaired(readEvents(dir, 'w8'));
+    expect(worker.events('done')).toEqual([expect.objectContaining({ worker: 'w8', lost: 1 })]);
   });
 });
 

@@ -1,6 +1,6 @@
 /**
- * One workload worker of the fault suite (RELIABILITY §6.1 recording, §6.5 workloads), run as its own process so
- * a scenario can pause (SIGSTOP), kill or cut it off:
+ * One workload worker of the fault suite (docs/chaos.md: the history it records, the workloads), run as its
+ * own process so a scenario can pause (SIGSTOP), kill or cut it off:
  *
  *   node --import tsx chaos/worker.ts --name w3 --address 127.0.0.1:P --store http://127.0.0.1:Q \
  *     --history DIR --workload lock|fenced-set|unfenced-set --resources r1,r2 --ttl-ms 1000 --seconds 20 --seed 7
@@ -27,8 +27,8 @@ import {
   LockError,
   UnavailableError,
 } from '../client/src/index.js';
+import { mulberry32 } from '../testkit/random.js';
 import { type EventBody, type EventError, HistoryWriter, now } from './history.js';
-import { mulberry32 } from './random.js';
 
 type Workload = 'lock' | 'fenced-set' | 'unfenced-set';
 
@@ -69,7 +69,7 @@ const MAX_TTL_MS = 3_600_000;
 const MAX_WAIT_MS = 300_000;
 /** Pause between rounds: 0–50 ms, so workers interleave differently from round to round. */
 const MAX_ROUND_PAUSE_MS = 50;
-/** The set workloads' work between read and write: 0–0.6 × ttl (§6.5: 0–2 × latency with latency 0.3 × ttl). */
+/** The set workloads' work between read and write: 0–0.6 × ttl, so some need a renewal. */
 const WORK_FACTOR = 0.6;
 /**
  * A store call without an answer after this long is an `info`. Longer than the store's own Redis command timeout
@@ -267,10 +267,11 @@ interface Counts {
 const tally = (): Tally => ({ ok: 0, fail: 0, info: 0 });
 
 /**
- * How a failed call completes in the history (§6.1): `fail` only when it certainly had no effect — the server
- * decided (held by another, bad request, not held, credentials), or answered "no quorum" after undoing its partial
- * votes (UNAVAILABLE *with* a reason trailer: a transport failure has none). Everything else may have taken effect:
- * `info` (timeouts, cancellations, a broken connection, INTERNAL / UNKNOWN, a limit, anything unexpected).
+ * How a failed call completes in the history: `fail` only when it certainly had no effect — the server
+ * decided (held by another, bad request, not held, credentials), or answered "no quorum" after undoing its
+ * partial votes (UNAVAILABLE *with* a reason trailer: a transport failure has none). Everything else may have
+ * taken effect: `info` (timeouts, cancellations, a broken connection, INTERNAL / UNKNOWN, a limit, anything
+ * unexpected).
  */
 function classify(error: unknown): { type: 'fail' | 'info'; error: EventError } {
   if (error instanceof LockError) {
@@ -537,7 +538,7 @@ class ChaosWorker {
   }
 
   /**
-   * Release, recorded whatever happens: the checker ends the belief window at the release's invoke (§6.1), so it
+   * Release, recorded whatever happens: the checker ends the belief window at the release's invoke, so it
    * must be recorded before the call, and before the lease stops being renewed.
    */
   private async release(lease: Lease): Promise<void> {
@@ -558,7 +559,7 @@ class ChaosWorker {
     }
   }
 
-  /** Records a completion; after `info` the logical process is retired (§6.1), so later calls are a new one. */
+  /** Records a completion; after `info` the logical process is retired, so later calls are a new one. */
   private complete(type: Outcome, body: Omit<EventBody, 'type'>, t?: bigint): void {
     const f = body.f as 'acquire' | 'store_write' | 'release';
     this.counts[f][type]++;
@@ -580,7 +581,9 @@ class ChaosWorker {
     try {
       await delay(signal, ms);
     } catch (error) {
-      if (!isAbortError(error)) throw error;
+      // delay() rejects with the signal's reason: a lease's signal aborts with its LeaseLostError, not an
+      // AbortError, and a lost lease ends the hold, not the worker.
+      if (!isAbortError(error) && !signal.aborted) throw error;
     }
   }
 }

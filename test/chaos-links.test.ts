@@ -1,5 +1,5 @@
 /**
- * RELIABILITY.md §3, faults on the links between the server and the nodes (the fault proxy), with worker
+ * Faults on the links between the server and the nodes (the fault proxy; ids in docs/chaos.md), with worker
  * processes recording a history that the checker judges (S1–S6, L1–L4).
  */
 import { describe, expect, it } from 'vitest';
@@ -9,7 +9,8 @@ describe('chaos: link faults', { timeout: 60_000 }, () => {
   it('F9: the server cut from one node (blackhole, then reset, then refuse)', async () => {
     const { report } = await chaos('F9');
     expect(report.valid).toBe(true);
-    expect(report.checks.L2.valid).toBe(true);
+    // Granted while a node was cut off.
+    expect(report.stats.latencyMs.duringFaults.count).toBeGreaterThan(0);
   });
 
   it('F10: the server cut from two nodes: calls fail fast (timeouts, not hangs), nothing granted', async () => {

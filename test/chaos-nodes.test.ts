@@ -1,5 +1,5 @@
 /**
- * RELIABILITY.md §3, Redis node faults, with worker processes recording a history that the checker judges
+ * Redis node faults (ids in docs/chaos.md), with worker processes recording a history that the checker judges
  * (S1–S6, L1–L4). Each scenario runs for seconds with a fixed seed; `npm run chaos` runs them longer.
  */
 import { describe, expect, it } from 'vitest';
@@ -10,7 +10,8 @@ describe('chaos: Redis node faults', { timeout: 60_000 }, () => {
     const { report } = await chaos('F2');
     expect(report.valid).toBe(true);
     expect(report.stats.ops['acquire:ok']).toBeGreaterThan(10);
-    expect(report.checks.L2.valid).toBe(true);
+    // Granted while the node was down (it stays down until the workers are done).
+    expect(report.stats.latencyMs.duringFaults.count).toBeGreaterThan(0);
   });
 
   it('F3: two nodes down: every call fails fast with UNAVAILABLE and no grant; service returns after', async () => {

@@ -1,5 +1,5 @@
 /**
- * RELIABILITY.md §3, the baseline and faults of the server and worker processes, with worker processes
+ * The baseline and faults of the server and worker processes (ids in docs/chaos.md), with worker processes
  * recording a history that the checker judges (S1–S6, L1–L4).
  */
 import { describe, expect, it } from 'vitest';

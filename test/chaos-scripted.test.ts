@@ -1,6 +1,7 @@
 /**
- * RELIABILITY.md §3, the scripted scenarios: each runs real redis-server, server and client processes through
- * the chaos harness (chaos/harness.ts), and the history checker (chaos/checker.ts) judges the recorded history.
+ * The scripted scenarios (ids in docs/chaos.md): each runs real redis-server, server and client processes
+ * through the chaos harness (chaos/harness.ts), and the history checker (chaos/checker.ts) judges the
+ * recorded history.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -85,6 +86,7 @@ describe('chaos: scripted faults', { timeout: 60_000 }, () => {
       staleExtend: false,
       staleRelease: false,
       holderExtend: true,
+      holderWrite: true,
     });
     const pttls = facts.pttls as number[];
     expect(pttls.filter((p) => p > 0).length).toBeGreaterThanOrEqual(2);

@@ -20,7 +20,7 @@ import {
   type FaultProxyOptions,
   jitteredDelayMs,
   mulberry32,
-} from './support/fault-proxy.js';
+} from '../testkit/fault-proxy.js';
 
 /** ioredis command timeout: how long "the command got no answer" takes to observe. */
 const COMMAND_TIMEOUT_MS = 300;

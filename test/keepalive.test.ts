@@ -79,7 +79,7 @@ describe('KeepAlive lease streams', () => {
     const stream = openStream(lock);
     stream.send({ resource, lockId: old!.lockId, ttlMs: 8_000 });
     expect((await stream.nth(1)).state).toBe(LeaseState.LEASE_STATE_HELD);
-    // As if every node's clock had jumped past the expiry (RELIABILITY F14).
+    // As if every node's clock had jumped past the expiry (as one node's does in chaos scenario F14).
     for (const node of cluster.nodes) await node.command('DEL', `lk:${resource}`, `lkh:${resource}`);
     const { lease: next } = await lock.acquire({ resource, ttlMs: 8_000 });
     const pushed = await stream.nth(2);

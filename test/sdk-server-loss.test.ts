@@ -1,7 +1,7 @@
 /**
- * The SDK when its server goes away mid-lease (RELIABILITY D2, F17): the lease's signal aborts no later than
- * its deadline (send time + validity, monotonic clock) and `isHeld()` never says true past it; a server back in
- * time gets the lease re-attached on a new stream, same token, no loss.
+ * The SDK when its server goes away mid-lease (fault F17 in docs/chaos.md): the lease's signal aborts no
+ * later than its deadline (send time + validity, monotonic clock) and `isHeld()` never says true past it; a
+ * server back in time gets the lease re-attached on a new stream, same token, no loss.
  */
 import { performance } from 'node:perf_hooks';
 import { describe, expect, it, onTestFinished } from 'vitest';
@@ -15,7 +15,7 @@ import {
 import { freeFixedPort } from '../scripts/lib/free-port.js';
 import { RedisCluster } from '../scripts/lib/redis-process.js';
 import { ServerProcess } from '../scripts/lib/server-process.js';
-import { FaultProxy } from './support/fault-proxy.js';
+import { FaultProxy } from '../testkit/fault-proxy.js';
 import { FAST_FLAGS, uniqueResource, waitFor } from './support/server.js';
 
 /** Every test runs on both transports: Session streams (the SDK's default) and unary calls. */
@@ -151,7 +151,7 @@ async function serverBehindProxy(): Promise<{ port: number; proxy: FaultProxy }>
 }
 
 describe.each(TRANSPORTS)(
-  'a connection that stops answering (RELIABILITY F18: a link that lost bytes; transport: %s)',
+  'a connection that stops answering (F18: a link that lost bytes; transport: %s)',
   (transport) => {
     it('after a call gets no answer at all, the client opens a new connection instead of waiting for keepalive pings', async () => {
       const { proxy } = await serverBehindProxy();

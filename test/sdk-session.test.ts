@@ -18,7 +18,7 @@ import { SessionTransport } from '../client/src/session-transport.js';
 import { LockServiceDefinition, type SessionRequest } from '../gen/redlease/v1/lock.js';
 import { lockService } from '../server/grpc/lock-service.js';
 import { newLockId } from '../server/redlock/index.js';
-import { FaultProxy } from './support/fault-proxy.js';
+import { FaultProxy } from '../testkit/fault-proxy.js';
 import { scrape } from './support/prometheus.js';
 import { rejection, startTestServer, uniqueResource, waitFor } from './support/server.js';
 

@@ -3,7 +3,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { LockServiceDefinition } from '../gen/redlease/v1/lock.js';
 import { RedisCluster } from '../scripts/lib/redis-process.js';
 import { ServerProcess } from '../scripts/lib/server-process.js';
-import { FaultProxy } from './support/fault-proxy.js';
+import { FaultProxy } from '../testkit/fault-proxy.js';
 import { monitorScripts } from './support/script-monitor.js';
 import {
   connect,

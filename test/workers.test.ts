@@ -72,7 +72,7 @@ describe('workers sharing a counter through fenced writes', () => {
           rounds: 4,
           wins: won.length,
           writes: worker.events('wrote').length,
-          lost: 0, // no fault, so no lease may be lost (RELIABILITY L6); a release is not a loss
+          lost: 0, // no fault, so no lease may be lost (L6); a release is not a loss
         }),
       ]);
       for (const line of worker.events('won')) expect(line.waited_ms).toEqual(expect.any(Number));

@@ -75,7 +75,7 @@ const PENDING_PER_LEASE = 4;
  * or another lease took the resource. A Release of the lease's own lock id (through this server, or announced by
  * a node after a release through another) is its holder letting go: RELEASED, never LOST. Requests for one lease are handled in
  * order; different leases run concurrently. Closing the stream never releases anything: the locks run out their
- * validity.
+ * validity (a broken stream does not prove that its client stopped).
  */
 export class KeepAliveStream {
   private readonly leases = new Map<string, AttachedLease>();

@@ -40,7 +40,7 @@ export interface RunningHttpServer {
 
 /** Longer URLs get 414: no route needs more than a 256-byte resource name, percent-encoded. */
 const MAX_URL_BYTES = 8_192;
-/** Header and body deadlines against slow clients (slowloris, B25); a waiting Acquire's response may take longer. */
+/** Header and body deadlines against slow clients (slowloris); a waiting Acquire's response may take longer. */
 const HEADERS_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 30_000;
 /** Idle keep-alive connections close after this: long enough for curl loops and Prometheus scrapes. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { LOCK_ID_PATTERN, newLockId } from './lock-id.js';
 
-describe('newLockId (RELIABILITY 5.2: lock ids are unguessable)', () => {
+describe('newLockId (lock ids are unguessable)', () => {
   it('10^6 ids: all 32 lowercase hex characters, no duplicates, across many pool refills', () => {
     const seen = new Set<string>();
     for (let i = 0; i < 1_000_000; i++) {

@@ -1,11 +1,11 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { RedisCluster } from '../../scripts/lib/redis-process.js';
 import { FAST, uniqueResource, waitFor } from '../../test/support/engine.js';
-import { FaultProxy } from '../../test/support/fault-proxy.js';
+import { FaultProxy } from '../../testkit/fault-proxy.js';
 import { Redlock } from './redlock.js';
 
 /**
- * RELIABILITY F9/F11/F14: a link that loses requests or replies (a fault proxy's drop and blackhole modes).
+ * Chaos faults F9, F11, F14: a link that loses requests or replies (a fault proxy's drop and blackhole modes).
  * A command that timed out then never gets its reply, and every later reply on that connection would be matched
  * to the command before it: votes read from other commands' replies.
  */

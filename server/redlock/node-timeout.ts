@@ -16,7 +16,7 @@ export function isNodeTimeout(error: unknown): boolean {
 
 /**
  * Rejects with NodeTimeoutError when `reply` has not settled `ms` after the call — counted in time this process
- * could have read it (RELIABILITY F24). A timer that fires late because the event loop was busy (a GC pause, a
+ * could have read it (chaos fault F24). A timer that fires late because the event loop was busy (a GC pause, a
  * burst of work, a starved CPU) says nothing about the node: the wait is extended once, by a full `ms` from then.
  * And the verdict waits for the loop to read its sockets once more (setImmediate runs after the poll phase), so
  * a reply that sat in the socket while the timer fired still counts. A node that really is slow or gone is

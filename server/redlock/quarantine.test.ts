@@ -3,7 +3,7 @@ import pino from 'pino';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { RedisCluster } from '../../scripts/lib/redis-process.js';
 import { FAST, rejection, startCluster, uniqueResource, waitFor } from '../../test/support/engine.js';
-import { FaultProxy } from '../../test/support/fault-proxy.js';
+import { FaultProxy } from '../../testkit/fault-proxy.js';
 import { NoQuorumError } from './errors.js';
 import type { RedlockOptions } from './options.js';
 import { Redlock } from './redlock.js';
@@ -230,7 +230,7 @@ describe('first contact (a fresh engine or a second replica)', () => {
       return markers.every((m) => m !== null);
     });
     await first.close();
-    // D4 at first contact: the amnesiac node is found out even when it is the only one read at first.
+    // Lock-delay at first contact: the amnesiac node is found out even when it is the only one read at first.
     await cluster.nodes[0]!.restart({ keepData: false }); // redis-1 forgets everything, its marker included
     const { engine, proxies } = await engineReachingTwoNodesLate(cluster, { maxTtlMs: 10_000 });
     // Only redis-1 read, without a marker: it votes (nothing says it forgot anything yet), but is not marked.

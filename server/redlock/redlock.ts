@@ -156,7 +156,7 @@ export class Redlock extends EventEmitter {
   }
 
   /** One Redlock attempt: acquire script on every node in parallel; on a granting quorum, token = max of their
-   *  provisional tokens, written back where lower until a quorum holds it; otherwise unlock everywhere (D6). */
+   *  provisional tokens, written back where lower until a quorum holds it; otherwise unlock on every node. */
   private async attempt(
     resource: string,
     lockId: string,
@@ -468,7 +468,7 @@ export class Redlock extends EventEmitter {
     );
   }
 
-  /** D6: after a failed attempt, compare-and-delete on every node, including those that did not answer (they
+  /** After a failed attempt, compare-and-delete on every node, including those that did not answer (they
    *  may have applied the acquire). Waits only for the nodes that granted, so that none of them still holds the
    *  lock when the caller hears of the failure; a node that timed out runs the delete in order after the
    *  acquire, whenever it gets to it, and waiting for it would only spend the caller's fail-fast budget. */

@@ -5,7 +5,7 @@ import { startCluster, uniqueResource } from '../../test/support/engine.js';
 import { stall } from '../../test/support/stall.js';
 
 /**
- * RELIABILITY F24 (CPU starvation), seen from the engine: when this process stalls for longer than the node
+ * CPU starvation (chaos fault F24), seen from the engine: when this process stalls for longer than the node
  * timeout, the nodes' replies wait in the sockets and the command timers fire before they are read. A reply that
  * arrived on time but was read late is not a timed-out node: the engine must neither lose those votes nor reset
  * its node connections (each reset takes the node out until its identity is checked again).

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { onTestFinished } from 'vitest';
 import {
   RedisCluster,
@@ -8,6 +7,7 @@ import {
 import { Redlock, type RedlockOptions } from '../../server/redlock/index.js';
 
 export { rejection, waitFor } from '../../scripts/lib/wait.js';
+export { uniqueResource } from '../../testkit/unique-resource.js';
 
 /** Short timings so fault tests run in seconds: detection within a health tick, quarantine fallback small. */
 export const FAST: Partial<RedlockOptions> = {
@@ -17,11 +17,6 @@ export const FAST: Partial<RedlockOptions> = {
   maxTtlMs: 10_000,
   retryCount: 2,
 };
-
-/** A resource name no other test uses, so tests sharing nodes never see each other's keys. */
-export function uniqueResource(tag = 'r'): string {
-  return `${tag}-${randomUUID().slice(0, 8)}`;
-}
 
 /** Three real redis-server processes and an engine on them, torn down when the current test ends. */
 export async function startCluster(

@@ -1,7 +1,7 @@
 /**
- * FaultProxy: a protocol-agnostic TCP proxy on 127.0.0.1 whose behaviour can be switched at run time — the P[i] of
- * RELIABILITY.md §3. It sits in front of redis-server (RESP) and between gRPC clients and the coordinator (HTTP/2),
- * so it only ever moves opaque byte chunks and never parses them.
+ * FaultProxy: a protocol-agnostic TCP proxy on 127.0.0.1 whose behaviour can be switched at run time — the
+ * P1…P3 and PC of the fault suite (docs/chaos.md). It sits in front of redis-server (RESP) and between gRPC
+ * clients and the coordinator (HTTP/2), so it only ever moves opaque byte chunks and never parses them.
  *
  * Model: every accepted client socket gets its own upstream socket to the target, opened at accept time (also in
  * blackhole/drop modes, so the target sees a connection as it would behind a lossy network). Each connection has
@@ -17,8 +17,8 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { mulberry32 } from '../../chaos/random.js';
-import { freeFixedPort } from '../../scripts/lib/free-port.js';
+import { freeFixedPort } from '../scripts/lib/free-port.js';
+import { mulberry32 } from './random.js';
 
 export type ProxyMode =
   | { kind: 'pass' }
