@@ -149,6 +149,41 @@ describe('redlease lock', () => {
     expect(lines.at(-1)).toBe(`redlease: CMD stopped: the lease on "${resource}" was lost (expired)`);
   });
 
+  it("a Release by the lease's lock id from elsewhere stops CMD: exit 79, the release named", async () => {
+    const { address, lock } = await startTestServer();
+    const dir = await tempDir();
+    const id = join(dir, 'lock-id');
+    const resource = uniqueResource('cli-released');
+    const cli = CliProcess.start(
+      [
+        '--address',
+        address,
+        '--json',
+        'lock',
+        resource,
+        '--ttl',
+        '1s',
+        '--',
+        'sh',
+        '-c',
+        'echo "$REDLEASE_LOCK_ID" > "$ID"; i=0; while [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done',
+      ],
+      { ID: id },
+    );
+    const lockId = await waitFor('the lock id from CMD', () =>
+      existsSync(id) ? readFileSync(id, 'utf8').trim() : '',
+    );
+    const released = await runCli(['--address', address, 'release', resource, lockId]);
+    expect(released.code, released.stderr).toBe(0);
+    expect(released.stdout).toBe(`released "${resource}" on redis-1, redis-2, redis-3\n`);
+
+    const exit = await cli.finish();
+    expect(exit.code).toBe(79);
+    expect(await cli.event('lost')).toMatchObject({ resource, reason: expect.stringMatching(/Release/) });
+    expect(await cli.event('exit')).toMatchObject({ exitCode: 79, leaseLost: true, signal: 'SIGTERM' });
+    expect((await lock.describe({ resource })).locked).toBe(false);
+  });
+
   it('--wait 0 on a held resource exits 75 at once, without running CMD', async () => {
     const { address } = await startTestServer();
     const dir = await tempDir();
@@ -209,7 +244,7 @@ describe('redlease lock', () => {
         new RegExp(`^redlease: cannot reach ${address}, after retries: UNAVAILABLE: [^\\n]*\\n$`),
       );
     }
-  });
+  }, 60_000); // six CLI processes, each ~0.5 s of CPU: slower on a loaded machine
 
   it('without a quorum, lock exits 69 and health reports NOT_SERVING with 69', async () => {
     const { address, nodes } = await startTestServer();
@@ -254,7 +289,7 @@ describe('redlease lock', () => {
       expect(exit.stderr).toMatch(/^redlease: [^\n]+\n$/);
       expect(exit.stderr).toMatch(message);
     }
-  });
+  }, 60_000); // a dozen CLI processes, each ~0.5 s of CPU: slower on a loaded machine
 
   it('SIGINT reaches CMD; the lease is released only after CMD exits, and Describe shows it free', async () => {
     const { address, lock } = await startTestServer();
@@ -410,7 +445,7 @@ describe('redlease --json', () => {
       exitCode: 1,
       error: { type: 'LockNotHeldError', code: 'FAILED_PRECONDITION' },
     });
-  });
+  }, 60_000); // a dozen CLI processes, each ~0.5 s of CPU: slower on a loaded machine
 });
 
 describe('redlease on a terminal', () => {

@@ -8,13 +8,14 @@
  * - CMD's exit releases the lease; redlease exits with CMD's code (128 + n when a signal ended it), or with
  *   EXIT.LEASE_LOST when the lease was lost while it ran, whatever CMD's code: its work may not have been
  *   exclusive.
- * - A lease released through its own lock id (CMD may run `redlease release "$REDLEASE_RESOURCE"
- *   "$REDLEASE_LOCK_ID"`) was let go on purpose: CMD goes on, and redlease exits with its code.
+ * - Any end of the lease while CMD runs counts as lost: its expiry, the server's LOST, and a Release by its lock
+ *   id from elsewhere (`redlease release RESOURCE LOCK_ID`, e.g. an operator freeing a stuck resource). Only
+ *   CMD's exit lets the lease go without stopping it.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LeaseLostError, LockHeldError } from '../errors.js';
+import { LeaseLostError, type LeaseReleasedError, LockHeldError } from '../errors.js';
 import type { Lease } from '../lease.js';
 import { LockClient } from '../lock-client.js';
 import { EXIT, signalExitCode } from './exit-codes.js';
@@ -204,21 +205,14 @@ async function run(
   if (child.pid !== undefined) spawned(child);
 
   let exited = false;
-  let lost: LeaseLostError | undefined;
+  /** How the lease ended while CMD ran, if it did. */
+  let lost: LeaseLostError['kind'] | 'released' | undefined;
   let killAt = Number.POSITIVE_INFINITY;
   let killTimer: NodeJS.Timeout | undefined;
   const onEnd = () => {
     if (exited) return;
-    const reason: unknown = lease.signal.reason;
-    if (!(reason instanceof LeaseLostError)) {
-      note(
-        out,
-        { event: 'released-early', resource: lease.resource },
-        () => `the lease on "${lease.resource}" was released through its lock id; CMD goes on without it`,
-      );
-      return;
-    }
-    lost = reason;
+    const reason = lease.signal.reason as LeaseLostError | LeaseReleasedError;
+    lost = reason instanceof LeaseLostError ? reason.kind : 'released';
     const failure = lastRenewalFailure();
     const why = `${reason.message}${failure ? `; last renewal failure: ${failure}` : ''}`;
     note(
@@ -227,7 +221,7 @@ async function run(
         event: 'lost',
         resource: lease.resource,
         fencingToken: lease.fencingToken,
-        kind: reason.kind,
+        kind: lost,
         reason: why,
         graceMs: options.graceMs,
       },
@@ -266,7 +260,7 @@ async function run(
   let why: string;
   if (lost) {
     exitCode = EXIT.LEASE_LOST;
-    why = `CMD stopped: the lease on "${lease.resource}" was lost (${lost.kind})`;
+    why = `CMD stopped: the lease on "${lease.resource}" was lost (${lost})`;
   } else if ('error' in end) {
     exitCode = end.error.code === 'ENOENT' ? EXIT.NOT_FOUND : EXIT.CANNOT_EXECUTE;
     why = `cannot run ${JSON.stringify(file)}: ${end.error.code === 'ENOENT' ? 'command not found' : end.error.message}`;

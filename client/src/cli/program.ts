@@ -269,8 +269,8 @@ Examples:
       'after',
       `
 Examples:
-  # inside a CMD run by redlease lock: let go early, keep working unlocked
-  redlease release "$REDLEASE_RESOURCE" "$REDLEASE_LOCK_ID"`,
+  # free a resource whose holder is stuck; a redlease lock holding it stops its CMD (exit 79)
+  redlease release deploy 3f9c0e0b6a1d4e2f8a7b5c6d7e8f9a0b`,
     )
     .action(act((conn, out, resource: string, lockId: string) => release(conn, out, resource, lockId)));
   oneLineErrors(releaseCommand);
