@@ -87,7 +87,7 @@ describe('redlease lock', () => {
       tokens.push(Number(start![1]));
     }
     for (let i = 1; i < tokens.length; i++) expect(tokens[i]).toBeGreaterThan(tokens[i - 1]!);
-  });
+  }, 60_000); // four CLI processes and four 1 s sections in a row: 10 s seen on a loaded machine
 
   it('a CMD that outlives its lease is killed within ttl + grace when two nodes stop; exit 79 names the reason', async () => {
     const { address, nodes } = await startTestServer();
