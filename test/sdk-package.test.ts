@@ -11,7 +11,8 @@ import { RedisProcess, startTestServer } from './support/server.js';
  * The SDK as another project gets it: `npm pack` of client/, installed from the tarball into a fresh TypeScript
  * project outside this repo, compiled with strict NodeNext settings, and run against a real server. This catches
  * what in-repo tests cannot: a missing file in the package (Lua scripts, generated code), an import that only
- * resolves inside the repo, a dependency missing from client/package.json, declarations that do not compile.
+ * resolves inside the repo, a dependency missing from client/package.json, declarations that do not compile, a
+ * `redlease` bin that `npx` cannot find or run.
  */
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -173,7 +174,7 @@ console.log(
 );
 `;
 
-it('installs from the packed tarball into a fresh TypeScript project that compiles and runs a lock round trip', async () => {
+it('installs from the packed tarball into a fresh TypeScript project that compiles and runs a lock round trip, and exposes `npx redlease`', async () => {
   const work = await mkdtemp(join(tmpdir(), 'redlease-sdk-package-'));
   onTestFinished(() => rm(work, { recursive: true, force: true }));
   const consumer = join(work, 'consumer');
@@ -202,6 +203,9 @@ it('installs from the packed tarball into a fresh TypeScript project that compil
       'dist/client/src/lua/fenced-read-1.lua',
       'dist/client/src/lua/fenced-write-1.lua',
       'dist/gen/redlease/v1/lock.js',
+      'dist/client/src/cli/main.js', // the `redlease` bin
+      'dist/gen/redlease/v1/admin.js',
+      'dist/gen/grpc/health/v1/health.js',
     ]),
   );
   expect(files.filter((path) => path.includes('.test.'))).toEqual([]);
@@ -288,4 +292,43 @@ it('installs from the packed tarball into a fresh TypeScript project that compil
   });
   expect(result.token).toBeGreaterThan(0);
   expect(result.nextToken).toBeGreaterThan(result.token);
+
+  // The package's bin: `npx redlease` resolves to it from the project's node_modules/.bin (no download).
+  const help = await run('npx', ['--no-install', 'redlease', '--help'], { cwd: consumer, timeoutMs: 30_000 });
+  expect(help.stdout).toMatch(/^Usage: redlease \[options\] \[command\]/);
+  for (const command of ['lock', 'status', 'nodes', 'health', 'mode', 'release']) {
+    expect(help.stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
+  }
+  // A real command through it: a lease, CMD run under it with its fencing token, then released.
+  const resource = `sdk-package-cli-${process.pid}`;
+  const locked = await run(
+    'npx',
+    [
+      '--no-install',
+      'redlease',
+      '--address',
+      server.address,
+      '--json',
+      'lock',
+      resource,
+      '--',
+      'sh',
+      '-c',
+      'echo "$REDLEASE_RESOURCE $REDLEASE_FENCING_TOKEN"',
+    ],
+    { cwd: consumer, timeoutMs: 30_000 },
+  );
+  const acquired = JSON.parse(locked.stderr.split('\n')[0]!);
+  expect(acquired).toMatchObject({ event: 'acquired', resource });
+  expect(locked.stdout).toBe(`${resource} ${acquired.fencingToken}\n`);
+  expect(acquired.fencingToken).toBeGreaterThan(result.nextToken);
+  const status = await run(
+    'npx',
+    ['--no-install', 'redlease', '--address', server.address, '--json', 'status', resource],
+    {
+      cwd: consumer,
+      timeoutMs: 30_000,
+    },
+  );
+  expect(JSON.parse(status.stdout)).toMatchObject({ resource, locked: false });
 }, 240_000);

@@ -5,7 +5,6 @@ import { performance } from 'node:perf_hooks';
 import { delay } from 'abort-controller-x';
 import {
   type Channel,
-  ChannelCredentials,
   type ChannelOptions,
   type Client,
   createChannel,
@@ -15,6 +14,7 @@ import {
 import { type DeadlineOptions, deadlineMiddleware } from 'nice-grpc-client-middleware-deadline';
 import { type DescribeResponse, LockServiceDefinition } from '../../gen/redlease/v1/lock.js';
 import { backoffMs } from './backoff.js';
+import { credentials } from './credentials.js';
 import {
   AuthError,
   InvalidArgumentError,
@@ -507,11 +507,4 @@ function definite(error: unknown): boolean {
     error instanceof LimitExceededError ||
     error instanceof AuthError
   );
-}
-
-function credentials(tls: LockClientOptions['tls']): ChannelCredentials {
-  if (!tls) return ChannelCredentials.createInsecure();
-  if (tls === true) return ChannelCredentials.createSsl();
-  const pem = (value: string | Buffer | undefined) => (value === undefined ? null : Buffer.from(value));
-  return ChannelCredentials.createSsl(pem(tls.ca), pem(tls.key), pem(tls.cert));
 }
