@@ -4,11 +4,10 @@
  */
 import { context, isSpanContextValid, trace } from '@opentelemetry/api';
 
-const NONE = Object.freeze({});
-
 export function traceLogFields(): Record<string, string> {
   const span = trace.getSpanContext(context.active());
-  if (span === undefined || !isSpanContextValid(span)) return NONE;
+  // A new object each time: pino merges the log call's fields into it.
+  if (span === undefined || !isSpanContextValid(span)) return {};
   return {
     trace_id: span.traceId,
     span_id: span.spanId,
