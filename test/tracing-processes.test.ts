@@ -214,7 +214,6 @@ describe('tracing off', () => {
       OTEL_TRACES_SAMPLER: 'always_on',
       OTEL_BSP_SCHEDULE_DELAY: '50',
     });
-    expect(server.listening?.tracing).toBe('off');
     const resource = uniqueResource('trace-off');
     // A traced client: its acquire carries a sampled traceparent, and its own spans reach the receiver.
     await tracedClient(`127.0.0.1:${server.grpcPort}`, resource, 'session', r);
@@ -225,10 +224,13 @@ describe('tracing off', () => {
     );
     // A graceful stop would flush any span queued in the server.
     await server.stop('SIGTERM');
+    // Nothing but the client's http/json exports: no span from the server, in either encoding.
     expect(r.spans.filter((s) => s.service !== 'traced-client')).toEqual([]);
+    expect(r.protobufBytes).toBe(0);
     const acquired = server.logs.find((l) => l.msg === 'lock acquired' && l.resource === resource);
     expect(acquired).toBeDefined();
     expect(acquired).not.toHaveProperty('trace_id');
+    expect(server.listening?.tracing).toBe('off');
   });
 });
 
