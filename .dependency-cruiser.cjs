@@ -45,14 +45,15 @@ module.exports = {
       comment: 'Layers point down: the domain knows no transport.',
       severity: 'error',
       from: { path: '^server/coordinator/' },
-      to: { path: '^(server/(grpc|http|edge|app|main|config|metrics)|gen/)' },
+      to: { path: '^(server/(grpc|http|edge|app|main|config|metrics)|gen/|telemetry/)' },
     },
     {
       name: 'engine-not-up',
-      comment: 'The Redlock engine knows nothing above it: no coordinator, no transport, no wire types.',
+      comment:
+        'The Redlock engine knows nothing above it: no coordinator, no transport, no wire types. Its spans use the OpenTelemetry API package alone.',
       severity: 'error',
       from: { path: '^server/redlock/' },
-      to: { path: '^(server/(coordinator|grpc|http|edge|app|main|config|metrics)|gen/|client/)' },
+      to: { path: '^(server/(coordinator|grpc|http|edge|app|main|config|metrics)|gen/|client/|telemetry/)' },
     },
     {
       name: 'server-not-in-sdk',
@@ -66,7 +67,7 @@ module.exports = {
       comment: 'The SDK is a separate package: it may use gen/ and npm packages, never the server.',
       severity: 'error',
       from: { path: '^client/src/', pathNot: '[.]test[.]ts$' },
-      to: { path: '^(server|scripts|test|workers)/' },
+      to: { path: '^(server|scripts|test|workers|telemetry)/' },
     },
     {
       name: 'workers-use-the-sdk',
@@ -76,10 +77,21 @@ module.exports = {
       to: { path: '^server/' },
     },
     {
+      name: 'telemetry-stands-alone',
+      comment:
+        'telemetry/ sets up OpenTelemetry for every program (server, workers, demo, bench): it uses npm packages only.',
+      severity: 'error',
+      from: { path: '^telemetry/' },
+      to: { path: '^(server|client|workers|scripts|bench|ghz|chaos|gen|test)/' },
+    },
+    {
       name: 'product-not-to-tests',
       comment: 'Product code and tooling never import test code; shared helpers live outside test/.',
       severity: 'error',
-      from: { path: '^(server|client/src|workers|scripts|bench|ghz|chaos|testkit)/', pathNot: '[.]test[.]ts$' },
+      from: {
+        path: '^(server|client/src|telemetry|workers|scripts|bench|ghz|chaos|testkit)/',
+        pathNot: '[.]test[.]ts$',
+      },
       to: { path: '^test/' },
     },
   ],

@@ -5,6 +5,7 @@ export default defineConfig({
     include: [
       'server/**/*.test.ts',
       'client/**/*.test.ts',
+      'telemetry/**/*.test.ts',
       'test/**/*.test.ts',
       'scripts/**/*.test.ts',
       'bench/**/*.test.ts',

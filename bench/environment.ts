@@ -7,11 +7,16 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { propagation, type TracerProvider } from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { AlwaysOnSampler, BatchSpanProcessor, NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { ChannelCredentials, createChannel, createClient } from 'nice-grpc';
 import { HealthCheckResponse_ServingStatus, HealthDefinition } from '../gen/grpc/health/v1/health.js';
 import { buildServer } from '../scripts/lib/build-server.js';
 import { freeFixedPort } from '../scripts/lib/free-port.js';
 import { NodeProcess } from '../scripts/lib/node-process.js';
+import { OtlpReceiver } from '../scripts/lib/otlp-receiver.js';
 import { RedisCluster } from '../scripts/lib/redis-process.js';
 import { ServerProcess } from '../scripts/lib/server-process.js';
 import { waitFor } from '../scripts/lib/wait.js';
@@ -38,6 +43,11 @@ export class BenchEnvironment {
   echoAddress = '';
   etcd: EtcdProcess | undefined;
   etcdPath = '';
+  /** redlease-traced: a second server with tracing on, the receiver both ends export to, the clients' provider. */
+  tracedServer: ServerProcess | undefined;
+  tracedAddress = '';
+  receiver: OtlpReceiver | undefined;
+  private tracerProvider: NodeTracerProvider | undefined;
 
   /** The server's entry point: compiled JavaScript (--server-build compiled) or TypeScript run under tsx. */
   private serverEntry = 'server/main.ts';
@@ -56,7 +66,11 @@ export class BenchEnvironment {
       progress.step(
         `starting the redlease server ${env.serverEntry} (--log-level ${options.serverLogLevel})`,
       );
-      await env.startServer();
+      ({ server: env.server, address: env.serverAddress } = await env.startServer({}));
+      if (options.systems.includes('redlease-traced')) {
+        progress.step('starting the traced redlease server and its OTLP receiver');
+        await env.startTraced();
+      }
       if (options.systems.some((s) => s === 'grpc-echo' || s === 'grpc-echo-stream')) {
         progress.step('starting the grpc-js echo server');
         await env.startEcho();
@@ -84,6 +98,15 @@ export class BenchEnvironment {
       redlease: () => new RedleaseSystem(this.serverAddress, o.ttlMs),
       'redlease-sdk': () => new RedleaseSdkSystem(this.serverAddress, o.ttlMs),
       'redlease-session': () => new RedleaseSdkSystem(this.serverAddress, o.ttlMs, 'session'),
+      'redlease-traced': () =>
+        this.tracerProvider
+          ? new RedleaseSdkSystem(
+              this.tracedAddress,
+              o.ttlMs,
+              'session',
+              this.tracerProvider as TracerProvider,
+            )
+          : undefined,
       'node-redlock': () =>
         new NodeRedlockSystem({
           nodes,
@@ -102,6 +125,7 @@ export class BenchEnvironment {
   cpuMeter(): CpuMeter {
     return new CpuMeter({
       server: [this.server?.child.pid],
+      'traced-server': [this.tracedServer?.child.pid],
       redis: this.cluster?.nodes.map((n) => n.pid) ?? [],
       etcd: [this.etcd?.pid],
       echo: [this.echo?.child.pid],
@@ -112,23 +136,55 @@ export class BenchEnvironment {
   /** Stops everything (the server gracefully, so a --server-cpu-prof profile is written). Idempotent. */
   async dispose(): Promise<void> {
     const server = this.server;
+    const traced = this.tracedServer;
     const echo = this.echo;
     const etcd = this.etcd;
     const cluster = this.cluster;
-    this.server = this.echo = this.etcd = this.cluster = undefined;
-    await Promise.allSettled([server?.stop('SIGTERM', 15_000), echo?.stop('SIGTERM', 5_000), etcd?.stop()]);
+    this.server = this.tracedServer = this.echo = this.etcd = this.cluster = undefined;
+    await Promise.allSettled([
+      server?.stop('SIGTERM', 15_000),
+      traced?.stop('SIGTERM', 15_000),
+      echo?.stop('SIGTERM', 5_000),
+      etcd?.stop(),
+      this.tracerProvider?.shutdown(),
+    ]);
+    await this.receiver?.close();
     await cluster?.dispose();
   }
 
-  private async startServer(): Promise<void> {
+  /**
+   * redlease-traced: an OTLP receiver in this process (it takes http/protobuf bodies and drops them: the cost
+   * measured is making and sending spans), a second server exporting to it with sampler always_on, and a tracer
+   * provider for the clients that exports to it the same way (not registered globally, so the other systems'
+   * clients stay untraced; the W3C propagator is, as an application would set it, and it only injects for them).
+   */
+  private async startTraced(): Promise<void> {
+    this.receiver = await OtlpReceiver.start();
+    const url = `${this.receiver.endpoint}/v1/traces`;
+    this.tracerProvider = new NodeTracerProvider({
+      sampler: new AlwaysOnSampler(),
+      spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter({ url }))],
+    });
+    propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+    ({ server: this.tracedServer, address: this.tracedAddress } = await this.startServer({
+      OTEL_EXPORTER_OTLP_ENDPOINT: this.receiver.endpoint,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
+      OTEL_TRACES_SAMPLER: 'always_on',
+    }));
+  }
+
+  /** A redlease server on the cluster with `env` added to this process's, ready (SERVING) when this resolves. */
+  private async startServer(
+    extraEnv: NodeJS.ProcessEnv,
+  ): Promise<{ server: ServerProcess; address: string }> {
     const o = this.options;
     // Below --log-level info the server writes no 'listening' line to read a port 0 from, so its ports are chosen
     // here: below the ephemeral range, where no outgoing connection (the bench's own, by the thousand) can take
     // them between this choice and the server's bind.
     const grpcPort = await freeFixedPort();
     const httpPort = await freeFixedPort();
-    const env: NodeJS.ProcessEnv = {};
-    if (o.serverCpuProf !== undefined) {
+    const env: NodeJS.ProcessEnv = { ...extraEnv };
+    if (o.serverCpuProf !== undefined && extraEnv.OTEL_EXPORTER_OTLP_ENDPOINT === undefined) {
       const dir = resolve(o.serverCpuProf);
       mkdirSync(dir, { recursive: true });
       // Node 20 refuses --cpu-prof in NODE_OPTIONS: a preloaded module runs the profiler instead.
@@ -151,11 +207,10 @@ export class BenchEnvironment {
       keepLines: 200,
       entry: this.serverEntry,
     });
-    this.server = server;
-    this.serverAddress = `127.0.0.1:${grpcPort}`;
+    const address = `127.0.0.1:${grpcPort}`;
     // Ready = the standard health check says SERVING (quorum reachable). Its 'listening' log line is not
     // there to wait for below --log-level info.
-    const channel = createChannel(this.serverAddress, ChannelCredentials.createInsecure());
+    const channel = createChannel(address, ChannelCredentials.createInsecure());
     const health = createClient(HealthDefinition, channel);
     try {
       await waitFor(
@@ -170,6 +225,9 @@ export class BenchEnvironment {
         READY_TIMEOUT_MS,
         50,
       );
+    } catch (error) {
+      await server.stop('SIGKILL', 5_000).catch(() => undefined);
+      throw error;
     } finally {
       channel.close();
     }
@@ -179,6 +237,7 @@ export class BenchEnvironment {
       server.child.stdout?.removeAllListeners('data');
       server.child.stdout?.on('data', () => undefined);
     }
+    return { server, address };
   }
 
   private async startEcho(): Promise<void> {

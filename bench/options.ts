@@ -12,11 +12,14 @@ export type ScenarioName = (typeof SCENARIOS)[number];
  * Every system the bench can measure. `redlease` is raw unary gRPC through the generated client; `redlease-sdk`
  * is the SDK's LockClient on unary calls; `redlease-session` the SDK with `transport: 'session'` (its default); `grpc-echo` is the ceiling (a grpc-js unary echo: one "cycle" = two calls);
  * `grpc-echo-stream` the ceiling for requests sent as messages on one open bidirectional stream per client.
+ * `redlease-traced` is `redlease-session` with tracing on at both ends (sampler always_on, every span exported over
+ * OTLP http/protobuf to a local receiver), against a second server started with the OTEL_* variables.
  */
 export const SYSTEMS = [
   'redlease',
   'redlease-sdk',
   'redlease-session',
+  'redlease-traced',
   'node-redlock',
   'etcd',
   'grpc-echo',

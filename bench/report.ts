@@ -27,6 +27,7 @@ const SERVICE_PROCESS: Record<SystemName, string> = {
   redlease: 'server',
   'redlease-sdk': 'server',
   'redlease-session': 'server',
+  'redlease-traced': 'traced-server',
   'node-redlock': '',
   etcd: 'etcd',
   'grpc-echo': 'echo',

@@ -19,6 +19,7 @@ const UNCONTENDED = [
   'redlease',
   'redlease-sdk',
   'redlease-session',
+  'redlease-traced',
   'node-redlock',
   'etcd',
   'grpc-echo',

@@ -5,6 +5,7 @@ import { ServerReflectionDefinition as ReflectionV1Definition } from '../gen/grp
 import { ServerReflectionDefinition as ReflectionV1alphaDefinition } from '../gen/grpc/reflection/v1alpha/reflection.js';
 import { AdminServiceDefinition } from '../gen/redlease/v1/admin.js';
 import { LockServiceDefinition } from '../gen/redlease/v1/lock.js';
+import { describeTracing } from '../telemetry/tracing.js';
 import { hostPort, type ServerConfig } from './config.js';
 import { Coordinator } from './coordinator/coordinator.js';
 import { Authenticator } from './edge/auth.js';
@@ -22,6 +23,7 @@ import {
 } from './grpc/reflection-service.js';
 import { grpcServerOptions } from './grpc/server-options.js';
 import { errorMapping } from './grpc/status.js';
+import { serverSpans } from './grpc/tracing.js';
 import { type RunningHttpServer, startHttpServer } from './http/http-server.js';
 import { Metrics } from './metrics.js';
 import { Redlock } from './redlock/index.js';
@@ -106,11 +108,13 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
   engine.on('change', updateHealth);
 
   // use() returns a new server with the middleware: add services to, listen on and shut down that one.
-  const server: Server = createServer(grpcServerOptions(config))
-    .use(callMetrics(metrics))
+  // Tracing on: a span per call, outside the error mapping (it records the status the caller gets).
+  const traced = config.tracing !== undefined;
+  const measured = createServer(grpcServerOptions(config)).use(callMetrics(metrics));
+  const server: Server = (traced ? measured.use(serverSpans()) : measured)
     .use(errorMapping(log.child({ component: 'grpc' })))
     .use(authentication(authenticator));
-  server.add(LockServiceDefinition, lockService(coordinator, log.child({ component: 'grpc' })));
+  server.add(LockServiceDefinition, lockService(coordinator, log.child({ component: 'grpc' }), traced));
   server.add(AdminServiceDefinition, adminService(coordinator));
   server.add(HealthDefinition, health.service());
   const reflection = reflectionService(loadDescriptorSet(), SERVICE_NAMES);
@@ -130,6 +134,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       authenticator,
       maxBodyBytes: config.maxMessageBytes,
       log: log.child({ component: 'http' }),
+      traced,
     });
   } catch (error) {
     server.forceShutdown();
@@ -146,6 +151,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       nodes: status.nodes.map((n) => ({ name: n.name, address: n.address, up: n.up, voting: n.voting })),
       quorum_available: status.quorumAvailable,
       tls: config.tls !== undefined,
+      tracing: describeTracing(config.tracing),
     },
     'redlease listening',
   );

@@ -515,6 +515,77 @@ describe('warnings: usable but probably not meant', () => {
   });
 });
 
+describe('tracing: the standard OTEL_* variables', () => {
+  it('is off without an endpoint, whatever else is set', () => {
+    const { config } = parsed([], {
+      OTEL_SERVICE_NAME: 'locks',
+      OTEL_TRACES_SAMPLER: 'always_on',
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_EXPORTER_OTLP_ENDPOINT: '', // empty counts as unset
+    });
+    expect(config.tracing).toBeUndefined();
+  });
+
+  it('sends to <endpoint>/v1/traces over HTTP, to the endpoint itself over gRPC or when it is the traces one', () => {
+    expect(parsed([], { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/' }).config.tracing).toEqual({
+      url: 'http://collector:4318/v1/traces',
+      protocol: 'http/protobuf',
+      serviceName: 'redlease',
+      sampler: 'parentbased_always_on',
+      ratio: 1,
+    });
+    const grpc = parsed([], {
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4317',
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
+    }).config.tracing;
+    expect(grpc?.url).toBe('http://collector:4317');
+    const traces = parsed([], {
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://ignored:4318',
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://traces.example/custom/path',
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_SERVICE_NAME: 'locks-eu',
+      OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: '0.25',
+    }).config.tracing;
+    expect(traces).toEqual({
+      url: 'https://traces.example/custom/path',
+      protocol: 'http/json',
+      serviceName: 'locks-eu',
+      sampler: 'parentbased_traceidratio',
+      ratio: 0.25,
+    });
+  });
+
+  it.each([
+    [
+      { OTEL_EXPORTER_OTLP_ENDPOINT: 'localhost:4318' },
+      'OTEL_EXPORTER_OTLP_ENDPOINT: "localhost:4318" is not an http:// or https:// URL',
+    ],
+    [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector' }, 'OTEL_EXPORTER_OTLP_ENDPOINT: "collector" is not a URL'],
+    [
+      { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'ftp://x/v1/traces' },
+      'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "ftp://x/v1/traces" is not an http://',
+    ],
+    [
+      { OTEL_EXPORTER_OTLP_PROTOCOL: 'http' },
+      'OTEL_EXPORTER_OTLP_PROTOCOL: must be one of http/protobuf, http/json, grpc, got "http"',
+    ],
+    [{ OTEL_TRACES_SAMPLER: 'jaeger_remote' }, 'OTEL_TRACES_SAMPLER: must be one of parentbased_always_on,'],
+    [
+      { OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '1.5' },
+      'OTEL_TRACES_SAMPLER_ARG: must be a number from 0 to 1, got "1.5"',
+    ],
+    [
+      { OTEL_TRACES_SAMPLER_ARG: 'half' },
+      'OTEL_TRACES_SAMPLER_ARG: must be a number from 0 to 1, got "half"',
+    ],
+  ])('%j stops start-up with one line naming the variable', (env, message) => {
+    const error = configError([], { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318', ...env });
+    expect(error.message.startsWith(message), error.message).toBe(true);
+    expect(error.message).not.toContain('\n');
+  });
+});
+
 describe('--help and docs/configuration.md come from the option table', () => {
   it('keys, flags and variables are unique, and each variable is REDLEASE_ + its flag', () => {
     for (const field of ['key', 'flag', 'env'] as const) {
@@ -523,6 +594,7 @@ describe('--help and docs/configuration.md come from the option table', () => {
     }
     for (const o of OPTIONS) {
       if (o.flag) expect(o.env).toBe(`REDLEASE_${o.flag.slice(2).toUpperCase().replaceAll('-', '_')}`);
+      else if (o.type === 'otel') expect(o.env.startsWith('OTEL_'), o.env).toBe(true);
       else expect(o.type === 'secret' || o.key === 'redisUsername', o.env).toBe(true);
     }
   });

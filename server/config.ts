@@ -12,6 +12,12 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import {
+  OtelSettingError,
+  otelVariables,
+  parseTracingSettings,
+  type TracingSettings,
+} from '../telemetry/settings.js';
 import { DEFAULTS } from './redlock/options.js';
 import type { Mode } from './redlock/types.js';
 
@@ -74,6 +80,8 @@ export interface ServerConfig {
   /** Bearer tokens accepted from clients; empty = no client authentication. */
   clientTokens: string[];
   tls?: TlsConfig;
+  /** Where and how spans are exported (OTEL_* variables); undefined: tracing is off. */
+  tracing?: TracingSettings;
 }
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -88,7 +96,17 @@ export type ParsedConfig = { help: string } | { config: ServerConfig; warnings: 
 const MODES: readonly Mode[] = ['redlock', 'single'];
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 /** The groups of --help and docs/configuration.md, in order. */
-export const GROUPS = ['Redis nodes', 'Listening', 'Leases', 'Limits', 'Security', 'Logging'] as const;
+export const GROUPS = [
+  'Redis nodes',
+  'Listening',
+  'Leases',
+  'Limits',
+  'Security',
+  'Logging',
+  'Tracing',
+] as const;
+/** service.name of the server's spans unless OTEL_SERVICE_NAME says otherwise. */
+export const SERVICE_NAME = 'redlease';
 
 type IntegerKey = Exclude<
   { [K in keyof ServerConfig]-?: ServerConfig[K] extends number ? K : never }[keyof ServerConfig],
@@ -98,7 +116,8 @@ type IntegerKey = Exclude<
 interface Common {
   /** Absent for values that must never appear in argv (secrets): those are read from the environment only. */
   flag?: `--${string}`;
-  env: `REDLEASE_${string}`;
+  /** REDLEASE_* for redlease's own settings; OTEL_* for OpenTelemetry's standard ones (environment only). */
+  env: `REDLEASE_${string}` | `OTEL_${string}`;
   group: (typeof GROUPS)[number];
   /** One line, shown in --help and docs/configuration.md. */
   description: string;
@@ -136,6 +155,14 @@ export type OptionSpec = Common &
         secret: boolean;
       }
     | { type: 'boolean'; key: 'tlsRequireClientCert'; default: boolean }
+    /** OpenTelemetry's own variable, read and checked by telemetry/settings.ts. */
+    | {
+        type: 'otel';
+        key: `otel:${string}`;
+        env: `OTEL_${string}`;
+        default?: string;
+        choices?: readonly string[];
+      }
   );
 
 const H = 3_600_000;
@@ -526,6 +553,18 @@ export const OPTIONS: readonly OptionSpec[] = [
     group: 'Logging',
     description: 'least severe level logged (JSON lines on stdout)',
   },
+  // Tracing: OpenTelemetry's standard variables, as its SDKs read them.
+  ...otelVariables(SERVICE_NAME).map(
+    (v): OptionSpec => ({
+      key: `otel:${v.name}`,
+      type: 'otel',
+      env: v.name,
+      ...(v.default !== undefined && { default: v.default }),
+      ...(v.choices && { choices: v.choices }),
+      group: 'Tracing',
+      description: v.description,
+    }),
+  ),
 ];
 
 /** The row type of option `K`. */
@@ -557,7 +596,8 @@ export function defaultText(spec: OptionSpec): string {
 
 /** The accepted values as --help and the docs show them, or '' when any value of the right form goes. */
 export function rangeText(spec: OptionSpec): string {
-  if (spec.type === 'choice') return `one of ${spec.choices.join(', ')}`;
+  if (spec.type === 'choice' || (spec.type === 'otel' && spec.choices))
+    return `one of ${spec.choices!.join(', ')}`;
   if (spec.type !== 'integer') return '';
   if (spec.between) return `${option(spec.between[0]).flag} to ${option(spec.between[1]).flag}`;
   return `${spec.min}–${spec.max}${spec.unit === 'count' ? '' : ` ${spec.unit}`}`;
@@ -681,6 +721,13 @@ export function parseConfig(
     throw fail(admin.spec, 'the admin token is also a client token; give admins a token of their own');
   }
   const tls = parseTls(get, warnings);
+  let tracing: TracingSettings | undefined;
+  try {
+    tracing = parseTracingSettings((name) => env[name] || undefined, SERVICE_NAME);
+  } catch (error) {
+    if (error instanceof OtelSettingError) throw new ConfigError(error.message);
+    throw error;
+  }
 
   if (httpListen.port !== 0 && httpListen.port === listen.port) {
     throw fail(
@@ -721,6 +768,7 @@ export function parseConfig(
     ...(adminToken !== undefined && { adminToken }),
     clientTokens,
     ...(tls && { tls }),
+    ...(tracing && { tracing }),
   };
   return { config, warnings };
 }

@@ -2,7 +2,10 @@
  * `redlease` server entry point: reads the configuration, starts the server, and stops it gracefully on SIGTERM
  * or SIGINT (a second signal exits at once). Wiring only; see app.ts.
  */
+import { hostname } from 'node:os';
 import { pino } from 'pino';
+import { traceLogFields } from '../telemetry/log-fields.js';
+import { startTracing, type Tracing } from '../telemetry/tracing.js';
 import { startServer } from './app.js';
 import { ConfigError, parseConfig } from './config.js';
 
@@ -27,11 +30,21 @@ async function main(): Promise<void> {
   // not memory), and all written, in order, before every exit. (minLength 1 writes as soon as a line is there, as
   // 0 would, but makes flush(cb) wait for a write in flight.)
   const destination = pino.destination({ dest: 1, sync: false, minLength: 1, maxLength: 16 * 1024 * 1024 });
-  const log = pino({ level: config.logLevel, base: { service: 'redlease' } }, destination);
+  // Tracing on (an OTLP endpoint is set): spans are exported, and log lines written under a span carry its ids.
+  // Off: nothing of the OpenTelemetry SDK is loaded, and the API the code calls stays a no-op.
+  let tracing: Tracing | undefined;
+  if (config.tracing) {
+    tracing = await startTracing(config.tracing, { 'service.instance.id': `${hostname()}:${process.pid}` });
+  }
+  const log = pino(
+    { level: config.logLevel, base: { service: 'redlease' }, ...(tracing && { mixin: traceLogFields }) },
+    destination,
+  );
   // flushSync alone would write the lines still queued before the write in flight: the last lines out of order
   // (CI once saw "shutting down" after "redlease stopped"). So wait for the queue to drain, at most a second.
-  const exit = (code: number): Promise<never> =>
-    new Promise<never>(() => {
+  const exit = async (code: number, sendSpans = true): Promise<never> => {
+    if (sendSpans) await tracing?.shutdown(1_000); // the spans still queued: the last calls' traces
+    return new Promise<never>(() => {
       const now = (): void => {
         try {
           destination.flushSync();
@@ -46,6 +59,7 @@ async function main(): Promise<void> {
         now();
       });
     });
+  };
   for (const warning of warnings) log.warn(warning);
 
   const server = await startServer(config, log).catch((error: unknown) => {
@@ -57,7 +71,7 @@ async function main(): Promise<void> {
   const stop = (signal: NodeJS.Signals): void => {
     if (stopping) {
       log.warn({ signal }, 'second signal: exiting now');
-      void exit(1);
+      void exit(1, false);
       return;
     }
     stopping = true;

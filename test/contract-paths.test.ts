@@ -199,6 +199,7 @@ describe('a Session stream whose answers go unread', () => {
       const message = SessionRequest.encode({
         id: ++sent,
         op: { $case: 'extend', value: { resource: 'r', lockId: 'x', ttlMs: 0 } },
+        traceContext: {},
       }).finish();
       const frame = Buffer.alloc(5 + message.length);
       frame.writeUInt32BE(message.length, 1);

@@ -249,6 +249,8 @@ it('installs from the packed tarball into a fresh TypeScript project that compil
     [
       'install',
       join(work, pack!.filename),
+      // The SDK's peer dependency, as an application that traces brings it (the version this repo builds with).
+      `@opentelemetry/api@${installedVersion('@opentelemetry/api')}`,
       `typescript@${installedVersion('typescript')}`,
       `@types/node@${installedVersion('@types/node')}`,
       '--prefer-offline',

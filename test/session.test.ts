@@ -17,7 +17,7 @@ function openSession(lock: LockClient) {
     lock.session(requests, options),
   );
   return Object.assign(stream, {
-    send: (id: number, op: Op) => stream.push({ id, op }),
+    send: (id: number, op: Op) => stream.push({ id, op, traceContext: {} }),
     sendRaw: (request: SessionRequest) => stream.push(request),
     /** The `nth` answer (1-based) to operation `id` (ids may be used again once answered), waiting for it. */
     answer: (id: number, nth = 1, timeoutMs = 5_000) =>
@@ -214,7 +214,7 @@ describe('LockService.Session', () => {
     expect((duplicate.error as ClientError).details).toMatch(/id 7 is already in flight/);
 
     const empty = openSession(lock);
-    empty.sendRaw({ id: 1, op: undefined });
+    empty.sendRaw({ id: 1, op: undefined, traceContext: {} });
     await empty.done;
     expect((empty.error as ClientError).code).toBe(Status.INVALID_ARGUMENT);
     expect((empty.error as ClientError).details).toMatch(/carries no operation/);

@@ -8,6 +8,15 @@
  * worker.ts prints it and exits with code 2.
  */
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import {
+  OtelSettingError,
+  otelVariables,
+  parseTracingSettings,
+  type TracingSettings,
+} from '../telemetry/settings.js';
+
+/** service.name of the workers' spans unless OTEL_SERVICE_NAME says otherwise. */
+export const WORKER_SERVICE_NAME = 'redlease-worker';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -37,6 +46,8 @@ export interface WorkerOptions {
   stall: boolean;
   stallMs: number;
   logLevel: LogLevel;
+  /** Where spans go (the standard OTEL_* variables); undefined: tracing is off. */
+  tracing: TracingSettings | undefined;
 }
 
 /** An unusable option. The message is one line: the flag and what to fix. */
@@ -187,7 +198,14 @@ export function helpText(): string {
     'Environment only:',
     '  REDLEASE_TOKEN             bearer token for the server (never a flag)',
     '',
+    'Tracing (OpenTelemetry’s standard variables; on only with an endpoint; one trace per round):',
   );
+  for (const variable of otelVariables(WORKER_SERVICE_NAME)) {
+    const choices = variable.choices ? ` [one of ${variable.choices.join(', ')}]` : '';
+    lines.push(`  ${variable.name.padEnd(36)} default ${variable.default ?? 'none'}`);
+    lines.push(`      ${variable.description}${choices}`);
+  }
+  lines.push('');
   return lines.join('\n');
 }
 
@@ -232,8 +250,19 @@ export function parseOptions(
       // waiter has had time to take it, read the counter and so register its newer token.
       stallMs: stallMs ?? 3 * ttlMs,
       logLevel: logLevel(text('log-level')),
+      tracing: tracingSettings(env),
     },
   };
+}
+
+/** The OTEL_* variables; an unusable one is an OptionsError naming it. */
+function tracingSettings(env: Readonly<Record<string, string | undefined>>): TracingSettings | undefined {
+  try {
+    return parseTracingSettings((name) => env[name] || undefined, WORKER_SERVICE_NAME);
+  } catch (error) {
+    if (error instanceof OtelSettingError) throw new OptionsError(error.message);
+    throw error;
+  }
 }
 
 /** As parseArgs returns them (arrays only for `multiple` flags, which no flag is). */

@@ -4,6 +4,7 @@
  * plus one, release. Every outcome is one log line with an `event` field; `counts` sums them up for the `done` line.
  */
 import { performance } from 'node:perf_hooks';
+import { context, type Span, SpanStatusCode, trace } from '@opentelemetry/api';
 import { delay, isAbortError } from 'abort-controller-x';
 import type { Logger } from 'pino';
 import {
@@ -46,11 +47,17 @@ export interface WorkerCounts {
  */
 const FAILURE_BACKOFF_MS = 1_000;
 
+/** The worker's own spans: a round, and its simulated work. The SDK's spans (acquire, fenced read and write,
+ *  release) nest inside the round's. */
+const tracer = trace.getTracer('redlease.worker');
+
 export class WorkerLoop {
   readonly counts: WorkerCounts = { rounds: 0, wins: 0, writes: 0, refused: 0, lost: 0, timed_out: 0 };
   private readonly counterKey: string;
   /** The server or the store failed this round: back off before the next one (never while holding a lease). */
   private failed = false;
+  /** The span of the round under way, when traced. */
+  private span: Span | undefined;
 
   constructor(
     private readonly client: LockClient,
@@ -97,13 +104,47 @@ export class WorkerLoop {
           if (performance.now() >= deadline) break;
         }
         this.counts.rounds++;
-        await this.round(deadline);
+        await this.tracedRound(deadline);
       }
     } finally {
       this.client.off('lost', onLost);
       this.client.off('renewalFailed', onRenewalFailed);
       this.client.off('streamError', onStreamError);
     }
+  }
+
+  /**
+   * One round as one trace (a root span `round`): waiting and winning (the SDK's acquire, with the server's spans
+   * and each node's vote under it), the fenced read, the work, the fenced write, the release.
+   */
+  private async tracedRound(deadline: number): Promise<void> {
+    const span = tracer.startSpan('round', { root: true });
+    if (span.isRecording()) {
+      span.setAttributes({
+        'redlease.worker': this.log.bindings().worker ?? '',
+        'redlease.resource': this.options.resource,
+        'redlease.round': this.counts.rounds,
+      });
+    }
+    this.span = span;
+    try {
+      await context.with(trace.setSpan(context.active(), span), () => this.round(deadline));
+    } catch (error) {
+      span.recordException(error as Error);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: message(error) });
+      throw error;
+    } finally {
+      this.span = undefined;
+      span.end();
+    }
+  }
+
+  /** Records what happened in the round on its span (`outcome`, and an event). */
+  private mark(outcome: string, attributes: Record<string, string | number> = {}): void {
+    const span = this.span;
+    if (!span?.isRecording()) return;
+    span.setAttribute('redlease.outcome', outcome);
+    span.addEvent(outcome, attributes);
   }
 
   private async round(deadline: number): Promise<void> {
@@ -118,12 +159,14 @@ export class WorkerLoop {
       const waitedMs = Math.round(performance.now() - started);
       if (error instanceof LockHeldError) {
         this.counts.timed_out++;
+        this.mark('wait timed out', { waited_ms: waitedMs });
         this.log.info({ event: 'wait timed out', resource, waited_ms: waitedMs }, 'wait timed out');
         return;
       }
       // No quorum, server down or restarting, or no answer in time (the outcome is unknown; the SDK releases a
       // lease granted meanwhile): an incident, not contention.
       if (error instanceof UnavailableError || error instanceof LockTimeoutError) {
+        this.mark('unavailable', { reason: error.message });
         this.log.warn({ event: 'unavailable', resource, reason: error.message }, 'server unavailable');
         this.failed = true;
         return;
@@ -134,6 +177,7 @@ export class WorkerLoop {
     this.counts.wins++;
     const token = lease.fencingToken;
     const waitedMs = Math.round(performance.now() - started);
+    this.mark('won', { token, waited_ms: waitedMs });
     this.log.info({ event: 'won', resource, token, waited_ms: waitedMs, ttl_ms: ttlMs }, 'won');
     try {
       await this.hold(lease);
@@ -151,8 +195,13 @@ export class WorkerLoop {
     if (read === undefined) return;
     const value = counterValue(this.counterKey, read.value);
 
+    const work = tracer.startSpan('work');
     try {
-      await delay(AbortSignal.any([lease.signal, this.stop]), this.options.workMs);
+      try {
+        await delay(AbortSignal.any([lease.signal, this.stop]), this.options.workMs);
+      } finally {
+        work.end();
+      }
       // The deadline may have passed with its timer not run yet (a busy event loop): isHeld() reads the clock.
       lease.throwIfLost();
     } catch (error) {
@@ -160,6 +209,7 @@ export class WorkerLoop {
         throw error;
       }
       const reason = lease.signal.aborted ? message(lease.signal.reason) : 'stopping';
+      this.mark('round abandoned', { reason });
       this.log.warn({ event: 'round abandoned', token, reason }, 'round abandoned without writing');
       return;
     }
@@ -175,6 +225,7 @@ export class WorkerLoop {
     const wrote = await this.storeCall(lease, 'write', () => this.store.write(this.counterKey, next, token));
     if (wrote === undefined) return;
     this.counts.writes++;
+    this.mark('wrote', { token, value: value + 1 });
     this.log.info({ event: 'wrote', token, value: value + 1 }, 'wrote');
   }
 
@@ -194,6 +245,7 @@ export class WorkerLoop {
     } catch (error) {
       if (error instanceof StaleTokenError) {
         this.counts.refused++;
+        this.mark(`stale ${operation} refused`, { token, highest_token: error.highestToken });
         // Read in this order: `lease_signal_aborted` is what the timers had told this process by now;
         // isHeld() then checks the clock itself (and ends the lease if its deadline passed).
         const leaseSignalAborted = lease.signal.aborted;

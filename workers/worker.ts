@@ -12,6 +12,8 @@
  */
 import { pino } from 'pino';
 import { FencedStore, LockClient } from '../client/src/index.js';
+import { traceLogFields } from '../telemetry/log-fields.js';
+import { describeTracing, startTracing } from '../telemetry/tracing.js';
 import { OptionsError, type ParsedOptions, parseOptions } from './options.js';
 import { type WorkerCounts, WorkerLoop } from './worker-loop.js';
 
@@ -29,11 +31,16 @@ async function main(): Promise<number> {
     return 0;
   }
   const { options } = parsed;
+  // Tracing on (an OTLP endpoint is set): one trace per round, and log lines written in it carry its ids.
+  const tracing = options.tracing
+    ? await startTracing(options.tracing, { 'service.instance.id': options.name })
+    : undefined;
   // Synchronous writes: a line logged just before --stall freezes the event loop is out before the freeze.
   const log = pino(
-    { level: options.logLevel, base: { worker: options.name } },
+    { level: options.logLevel, base: { worker: options.name }, ...(tracing && { mixin: traceLogFields }) },
     pino.destination({ dest: 1, sync: true }),
   );
+  if (tracing) log.debug({ event: 'tracing', tracing: describeTracing(options.tracing) }, 'tracing');
 
   const stop = new AbortController();
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -79,6 +86,7 @@ async function main(): Promise<number> {
     timed_out: 0,
   };
   log.info({ event: 'done', ...counts }, 'done');
+  await tracing?.shutdown(2_000); // the last rounds' spans
   return code;
 }
 

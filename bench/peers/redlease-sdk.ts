@@ -3,21 +3,28 @@
  * the ttl, so no renewal would ever be sent, but attaching the lease to a KeepAlive stream would still cost) and
  * `lease.release()`, on unary calls (`transport: 'unary'`, named explicitly: the SDK's default is the Session
  * stream). `redlease-session` is the same with `transport: 'session'`: every Acquire and Release is an operation
- * on one Session stream per client.
+ * on one Session stream per client. `redlease-traced` is `redlease-session` with a tracer provider: every acquire
+ * and release is a CLIENT span, exported, and its traceparent travels to a server that traces too.
  */
+import type { TracerProvider } from '@opentelemetry/api';
 import { LockClient, LockHeldError } from '../../client/src/index.js';
 import type { Held, Locker, LockSystem } from '../lock-system.js';
 import { OWN_CONNECTION } from './redlease.js';
 
 export class RedleaseSdkSystem implements LockSystem {
-  readonly name: 'redlease-sdk' | 'redlease-session';
+  readonly name: 'redlease-sdk' | 'redlease-session' | 'redlease-traced';
 
   constructor(
     private readonly address: string,
     private readonly ttlMs: number,
     private readonly transport: 'unary' | 'session' = 'unary',
+    private readonly tracerProvider?: TracerProvider,
   ) {
-    this.name = transport === 'session' ? 'redlease-session' : 'redlease-sdk';
+    this.name = tracerProvider
+      ? 'redlease-traced'
+      : transport === 'session'
+        ? 'redlease-session'
+        : 'redlease-sdk';
   }
 
   async connect(clientId: string): Promise<Locker> {
@@ -27,6 +34,7 @@ export class RedleaseSdkSystem implements LockSystem {
       clientId,
       transport: this.transport,
       channelOptions: OWN_CONNECTION,
+      ...(this.tracerProvider && { tracerProvider: this.tracerProvider }),
     });
     return {
       async acquire(resource, waitMs, signal): Promise<Held | null> {

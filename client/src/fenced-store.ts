@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { type Span, SpanKind, type Tracer, type TracerProvider } from '@opentelemetry/api';
 import { Redis, type RedisOptions } from 'ioredis';
+import { endWithError, sdkTracer, serverAttributes, startSpan } from './tracing.js';
 
 /** Read once at module load; ioredis runs them by EVALSHA and falls back to EVAL when Redis answers NOSCRIPT. */
 const READ_LUA = readFileSync(new URL('./lua/fenced-read-1.lua', import.meta.url), 'utf8');
@@ -32,6 +34,11 @@ export interface FencedStoreOptions {
    * by the store and cannot be overridden: no offline queue, no resending after a reconnect, the two timeouts.
    */
   redisOptions?: RedisOptions;
+  /**
+   * Where the store's spans go (one CLIENT span per fenced read and write, named `fenced read` / `fenced write`,
+   * with OpenTelemetry's Redis attributes); default the global provider. With none registered, no-ops.
+   */
+  tracerProvider?: TracerProvider;
 }
 
 /**
@@ -87,6 +94,7 @@ export class FencedStore {
   readonly #redis: Redis;
   readonly #commands: FencedCommands;
   readonly #keyPrefix: string;
+  readonly #tracer: Tracer;
   #closing: Promise<void> | undefined;
 
   private constructor(
@@ -94,10 +102,12 @@ export class FencedStore {
     /** `host:port` of the store's Redis, as used in error messages. */
     readonly address: string,
     keyPrefix: string,
+    tracerProvider: TracerProvider | undefined,
   ) {
     this.#redis = redis;
     this.#commands = redis as Redis & FencedCommands;
     this.#keyPrefix = keyPrefix;
+    this.#tracer = sdkTracer(tracerProvider);
   }
 
   /**
@@ -167,7 +177,7 @@ export class FencedStore {
       );
     }
     connected = true;
-    return new FencedStore(redis, address, keyPrefix);
+    return new FencedStore(redis, address, keyPrefix, options.tracerProvider);
   }
 
   /**
@@ -185,19 +195,23 @@ export class FencedStore {
   async read(key: string, token: number): Promise<{ value: string | null; highestToken: number }> {
     checkKey(key);
     checkToken(token);
-    const reply = await this.#call(`fenced read of ${JSON.stringify(key)}`, () =>
-      this.#commands.fencedRead(this.#keyPrefix + key, String(token)),
-    );
-    if (Array.isArray(reply) && reply[0] === 1 && reply.length === 3) {
-      const [, value, maxBefore] = reply;
-      if (value === null || typeof value === 'string') {
-        return { value, highestToken: parseToken(maxBefore, reply) };
+    return this.#traced('read', key, token, async (span) => {
+      const reply = await this.#call(`fenced read of ${JSON.stringify(key)}`, () =>
+        this.#commands.fencedRead(this.#keyPrefix + key, String(token)),
+      );
+      if (Array.isArray(reply) && reply[0] === 1 && reply.length === 3) {
+        const [, value, maxBefore] = reply;
+        if (value === null || typeof value === 'string') {
+          const highestToken = parseToken(maxBefore, reply);
+          if (span.isRecording()) span.setAttribute('redlease.store.highest_token', highestToken);
+          return { value, highestToken };
+        }
       }
-    }
-    if (Array.isArray(reply) && reply[0] === 0 && reply.length === 2) {
-      throw new StaleTokenError('read', key, token, parseToken(reply[1], reply));
-    }
-    throw unexpectedReply('fenced-read', reply);
+      if (Array.isArray(reply) && reply[0] === 0 && reply.length === 2) {
+        throw new StaleTokenError('read', key, token, parseToken(reply[1], reply));
+      }
+      throw unexpectedReply('fenced-read', reply);
+    });
   }
 
   /**
@@ -212,15 +226,20 @@ export class FencedStore {
     checkKey(key);
     checkValue(value);
     checkToken(token);
-    const reply = await this.#call(`fenced write to ${JSON.stringify(key)}`, () =>
-      this.#commands.fencedWrite(this.#keyPrefix + key, String(token), value),
-    );
-    if (Array.isArray(reply) && reply.length === 2 && (reply[0] === 1 || reply[0] === 0)) {
-      const seen = parseToken(reply[1], reply);
-      if (reply[0] === 1) return { previousToken: seen };
-      throw new StaleTokenError('write', key, token, seen);
-    }
-    throw unexpectedReply('fenced-write', reply);
+    return this.#traced('write', key, token, async (span) => {
+      const reply = await this.#call(`fenced write to ${JSON.stringify(key)}`, () =>
+        this.#commands.fencedWrite(this.#keyPrefix + key, String(token), value),
+      );
+      if (Array.isArray(reply) && reply.length === 2 && (reply[0] === 1 || reply[0] === 0)) {
+        const seen = parseToken(reply[1], reply);
+        if (reply[0] === 1) {
+          if (span.isRecording()) span.setAttribute('redlease.store.previous_token', seen);
+          return { previousToken: seen };
+        }
+        throw new StaleTokenError('write', key, token, seen);
+      }
+      throw unexpectedReply('fenced-write', reply);
+    });
   }
 
   /**
@@ -247,6 +266,37 @@ export class FencedStore {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
+  }
+
+  /** A fenced operation inside its CLIENT span; a refusal (StaleTokenError) ends it as an error naming both tokens. */
+  async #traced<T>(
+    operation: 'read' | 'write',
+    key: string,
+    token: number,
+    run: (span: Span) => Promise<T>,
+  ): Promise<T> {
+    const { span } = startSpan(this.#tracer, `fenced ${operation}`, SpanKind.CLIENT, () => ({
+      'db.system.name': 'redis',
+      'db.operation.name': 'EVALSHA',
+      'db.query.summary': `EVALSHA fenced-${operation}-1`,
+      ...serverAttributes(this.address),
+      'redlease.store.key': key,
+      'redlease.fencing_token': token,
+    }));
+    try {
+      const result = await run(span);
+      span.end();
+      return result;
+    } catch (error) {
+      if (error instanceof StaleTokenError && span.isRecording()) {
+        span.setAttributes({
+          'redlease.store.refused': true,
+          'redlease.store.highest_token': error.highestToken,
+        });
+      }
+      endWithError(span, error);
+      throw error;
+    }
   }
 
   /** Runs one Redis call; a failure becomes an Error naming the operation and the address (cause kept). */

@@ -2,6 +2,14 @@ import { randomFillSync } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
+import {
+  type Context,
+  context,
+  ROOT_CONTEXT,
+  SpanKind,
+  type Tracer,
+  type TracerProvider,
+} from '@opentelemetry/api';
 import { delay } from 'abort-controller-x';
 import {
   type Channel,
@@ -32,6 +40,14 @@ import { KeepAliveStream } from './keep-alive-stream.js';
 import { Lease, type LeaseOwner } from './lease.js';
 import { releaseAll } from './release-all.js';
 import { type LockCalls, SessionTransport } from './session-transport.js';
+import {
+  endWithError,
+  sdkTracer,
+  serverAttributes,
+  startSpan,
+  type TraceCallOptions,
+  traceContextMiddleware,
+} from './tracing.js';
 
 export interface LockClientOptions {
   /** Server address, `host:port` (e.g. `127.0.0.1:50051`). */
@@ -73,6 +89,12 @@ export interface LockClientOptions {
   transport?: 'unary' | 'session';
   /** Extra grpc-js channel options (they override the SDK's). */
   channelOptions?: ChannelOptions;
+  /**
+   * Where the client's spans go (acquire, release, extend, withLock: one CLIENT span each, retries included);
+   * default the global one that an OpenTelemetry SDK registers. With none registered, spans are no-ops. The W3C
+   * `traceparent` travels through the global propagator.
+   */
+  tracerProvider?: TracerProvider;
 }
 
 export interface AcquireOptions {
@@ -106,6 +128,8 @@ const REASON_TRAILER = 'redlease-reason';
 const MAX_RECLAIMS = 3;
 /** Call option through which a call reports the server's trailer (the `redlease-reason`). */
 type TrailerOption = { onTrailer: (trailer: Metadata) => void };
+type LockServiceClient = Client<typeof LockServiceDefinition, DeadlineOptions & TraceCallOptions>;
+const SERVICE = 'redlease.v1.LockService';
 /** Lock ids are 16 random bytes; the CSPRNG fills this many at a time (one call per 256 acquires, not one each). */
 const LOCK_ID_BYTES = 16;
 const lockIdPool = Buffer.alloc(LOCK_ID_BYTES * 256);
@@ -146,14 +170,17 @@ const CLOSE_CONCURRENCY = 8;
  */
 export class LockClient extends EventEmitter<LockClientEvents> implements AsyncDisposable {
   private channel: Channel;
-  private lock: Client<typeof LockServiceDefinition, DeadlineOptions>;
+  private lock: LockServiceClient;
   /** Acquire, Release and Extend: `lock` itself, or a Session stream over it (options.transport). */
   private calls: LockCalls;
   private readonly connect: () => {
     channel: Channel;
-    lock: Client<typeof LockServiceDefinition, DeadlineOptions>;
+    lock: LockServiceClient;
     calls: LockCalls;
   };
+  private readonly tracer: Tracer;
+  /** rpc.* and server.* attributes of every span. */
+  private readonly spanAttributes: Record<string, string | number>;
   /** performance.now() of the last connection replaced for want of any answer (see presumeDead). */
   private replacedAt = Number.NEGATIVE_INFINITY;
   private readonly clientId: string;
@@ -178,6 +205,13 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
     this.initialDelayMs = options.retry?.initialDelayMs ?? 50;
     this.maxDelayMs = options.retry?.maxDelayMs ?? 1_000;
     this.maxLeasesPerStream = options.maxLeasesPerStream ?? 1_000;
+    this.tracer = sdkTracer(options.tracerProvider);
+    this.spanAttributes = {
+      'rpc.system': 'grpc',
+      'rpc.service': SERVICE,
+      'redlease.transport': options.transport === 'unary' ? 'unary' : 'session',
+      ...(serverAttributes(options.address) as Record<string, string | number>),
+    };
     const channelOptions = {
       // Ping every 15 s and drop a connection whose pings go unanswered for 5 s, so a dead server is noticed
       // even with no call in flight. The server accepts pings every 10 s at most (server-options.ts).
@@ -199,12 +233,17 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
     this.connect = () => {
       const channel = createChannel(options.address, credentials(options.tls), channelOptions);
       const lock = createClientFactory()
+        .use(traceContextMiddleware)
         .use(deadlineMiddleware)
         .create(LockServiceDefinition, channel, metadata ? { '*': { metadata } } : undefined);
+      // The stream is no operation's: opened outside any trace (each operation carries its own).
       const calls =
         options.transport === 'unary'
           ? lock
-          : new SessionTransport((requests, signal) => lock.session(requests, { signal }), lock);
+          : new SessionTransport(
+              (requests, signal) => lock.session(requests, { signal, traceContext: ROOT_CONTEXT }),
+              lock,
+            );
       return { channel, lock, calls };
     };
     ({ channel: this.channel, lock: this.lock, calls: this.calls } = this.connect());
@@ -231,6 +270,34 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
     const ttlMs = options.ttlMs ?? this.ttlMs;
     const waitMs = Math.min(options.waitMs ?? 0, MAX_WAIT_MS + 1); // out of range: the server names the field
     const clientId = options.clientId ?? this.clientId;
+    const { span, ctx } = startSpan(this.tracer, 'redlease.acquire', SpanKind.CLIENT, () => ({
+      ...this.spanAttributes,
+      'rpc.method': 'Acquire',
+      'redlease.resource': resource,
+      'redlease.client_id': clientId,
+      'redlease.wait_ms': waitMs,
+      'redlease.ttl_ms': ttlMs,
+    }));
+    try {
+      const lease = await this.acquireIn(ctx, span, resource, options, ttlMs, waitMs, clientId);
+      span.end();
+      return lease;
+    } catch (error) {
+      endWithError(span, error);
+      throw error;
+    }
+  }
+
+  /** acquire() within its span: every send carries `ctx`; retries and late grants are events of `span`. */
+  private async acquireIn(
+    ctx: Context,
+    span: ReturnType<typeof startSpan>['span'],
+    resource: string,
+    options: AcquireOptions,
+    ttlMs: number,
+    waitMs: number,
+    clientId: string,
+  ): Promise<Lease> {
     // Chosen here, so a re-sent Acquire (after UNAVAILABLE, or an answer that came too late) names the same
     // lease and the server answers it instead of granting a second one.
     const lockId = newLockId();
@@ -248,7 +315,12 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
         const { lease } = await this.sendOnce(resource, (trailer) =>
           this.calls.acquire(
             { resource, ttlMs, clientId, waitTimeoutMs: waitLeft, lockId },
-            { ...trailer, signal: options.signal, deadline: waitLeft + this.callTimeoutMs },
+            {
+              ...trailer,
+              signal: options.signal,
+              deadline: waitLeft + this.callTimeoutMs,
+              traceContext: ctx,
+            },
           ),
         );
         if (!lease) throw new LockError('the server answered without a lease', 'INTERNAL', '', resource);
@@ -259,6 +331,10 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
           // More than a third of the validity went by between the granting attempt and the answer: a slow
           // network or a stalled process. This lease would expire before its first renewal, or already has.
           // Reclaim it at once: the same lease, renewed, its validity counted from the new send.
+          span.addEvent('late grant', {
+            'redlease.validity_ms': lease.validityMs,
+            'redlease.late_ms': Math.round(performance.now() - startedAt),
+          });
           if (++reclaims > MAX_RECLAIMS) {
             throw new LockError(
               `the lease on "${resource}" kept arriving too late to use (validity ${lease.validityMs} ms, answer ${Math.round(performance.now() - startedAt)} ms after the granting attempt began); use a longer ttl`,
@@ -270,6 +346,15 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
           continue;
         }
         const { fencingToken, validityMs, nodes, queuedMs } = lease;
+        if (span.isRecording()) {
+          span.setAttributes({
+            'redlease.fencing_token': fencingToken,
+            'redlease.queued_ms': queuedMs,
+            'redlease.validity_ms': validityMs,
+            'redlease.nodes': nodes,
+            'redlease.sends': attempt + reclaims,
+          });
+        }
         const grant = {
           resource,
           lockId,
@@ -290,12 +375,17 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
         }
         const retry =
           isRetryable(mapped) && attempt < this.attempts && waitRemains && !options.signal?.aborted;
-        const pause = retry
-          ? delay(options.signal ?? NEVER, backoffMs(attempt++, this.initialDelayMs, this.maxDelayMs))
-          : Promise.reject(mapped);
+        let pause: Promise<void>;
+        if (retry) {
+          const delayMs = backoffMs(attempt++, this.initialDelayMs, this.maxDelayMs);
+          span.addEvent('retry', retryEvent(mapped, attempt, delayMs));
+          pause = delay(options.signal ?? NEVER, delayMs);
+        } else {
+          pause = Promise.reject(mapped);
+        }
         // Whatever ends the call here (this error, or an abort during the pause) may leave a granted lease behind.
         await pause.catch((stop: unknown) => {
-          if (!definite(mapped)) this.abandon(resource, lockId);
+          if (!definite(mapped)) this.abandon(resource, lockId, ctx);
           throw stop;
         });
       }
@@ -323,6 +413,25 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
     fn: (signal: AbortSignal, lease: Lease) => Promise<T> | T,
     options: AcquireOptions = {},
   ): Promise<T> {
+    // An INTERNAL span: the acquire and release inside it are the calls to the server; fn's own spans nest here too.
+    const { span, ctx } = startSpan(this.tracer, 'redlease.withLock', SpanKind.INTERNAL, () => ({
+      'redlease.resource': resource,
+    }));
+    try {
+      const result = await context.with(ctx, () => this.withLockIn(resource, fn, options));
+      span.end();
+      return result;
+    } catch (error) {
+      endWithError(span, error);
+      throw error;
+    }
+  }
+
+  private async withLockIn<T>(
+    resource: string,
+    fn: (signal: AbortSignal, lease: Lease) => Promise<T> | T,
+    options: AcquireOptions,
+  ): Promise<T> {
     const lease = await this.acquire(resource, options);
     let result: T;
     try {
@@ -339,7 +448,7 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
   /** The state of `resource` on each node (never a lock id). A snapshot, for people and monitoring. */
   async describe(resource: string, options: { signal?: AbortSignal } = {}): Promise<DescribeResponse> {
     this.assertOpen();
-    return this.call(resource, options.signal, (callOptions) =>
+    return this.call(resource, options.signal, undefined, undefined, (callOptions) =>
       this.lock.describe({ resource }, callOptions),
     );
   }
@@ -382,7 +491,8 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
     const existing = this.streams.find((stream) => stream.size < this.maxLeasesPerStream);
     if (existing) return existing;
     const stream = new KeepAliveStream({
-      open: (requests, signal) => this.lock.keepAlive(requests, { signal }),
+      // One stream renews many leases for as long as they live: it belongs to no operation's trace.
+      open: (requests, signal) => this.lock.keepAlive(requests, { signal, traceContext: ROOT_CONTEXT }),
       renewed: (lease, validityMs) => this.emit('renewed', lease, validityMs),
       renewalFailed: (lease, reason) => this.emit('renewalFailed', lease, reason),
       streamError: (error) => this.emit('streamError', error),
@@ -394,16 +504,26 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
 
   private async extend(lease: Lease, ttlMs: number): Promise<number> {
     const { resource, lockId } = lease;
+    const { span, ctx } = startSpan(this.tracer, 'redlease.extend', SpanKind.CLIENT, () => ({
+      ...this.spanAttributes,
+      'rpc.method': 'Extend',
+      'redlease.resource': resource,
+      'redlease.fencing_token': lease.fencingToken,
+      'redlease.ttl_ms': ttlMs,
+    }));
     try {
       let sentAt = 0;
-      const answer = await this.call(resource, undefined, (callOptions) => {
+      const answer = await this.call(resource, undefined, ctx, span, (callOptions) => {
         sentAt = performance.now();
         return this.calls.extend({ resource, lockId, ttlMs }, callOptions);
       });
       const validityMs = answer.lease?.validityMs ?? 0;
       lease.renewed(sentAt, validityMs);
+      if (span.isRecording()) span.setAttribute('redlease.validity_ms', validityMs);
+      span.end();
       return validityMs;
     } catch (error) {
+      endWithError(span, error);
       if (error instanceof LockNotHeldError) lease.lose('lost', error.message);
       throw error;
     }
@@ -414,13 +534,21 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
     // Stop renewing first: the server tells the stream the lease is attached to that it was released, and that
     // notice may arrive before the Release answer.
     this.leases.get(lease)?.detach(lease);
+    const { span, ctx } = startSpan(this.tracer, 'redlease.release', SpanKind.CLIENT, () => ({
+      ...this.spanAttributes,
+      'rpc.method': 'Release',
+      'redlease.resource': resource,
+      'redlease.fencing_token': lease.fencingToken,
+    }));
     try {
-      await this.call(resource, undefined, (callOptions) =>
+      await this.call(resource, undefined, ctx, span, (callOptions) =>
         this.calls.release({ resource, lockId }, callOptions),
       );
       lease.markReleased();
+      span.end();
       return true;
     } catch (error) {
+      endWithError(span, error);
       if (!(error instanceof LockNotHeldError)) {
         lease.markReleased(); // renewal stops either way; the lock runs out its ttl
         throw error;
@@ -434,18 +562,25 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
   private async call<T>(
     resource: string,
     signal: AbortSignal | undefined,
-    send: (options: { signal?: AbortSignal; deadline: number } & TrailerOption) => Promise<T>,
+    /** The operation's span and its context (every send carries it; retries are events); undefined: none. */
+    traceContext: Context | undefined,
+    span: ReturnType<typeof startSpan>['span'] | undefined,
+    send: (
+      options: { signal?: AbortSignal; deadline: number; traceContext?: Context } & TrailerOption,
+    ) => Promise<T>,
   ): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.sendOnce(resource, (options) =>
-          send({ ...options, signal, deadline: this.callTimeoutMs }),
+          send({ ...options, signal, deadline: this.callTimeoutMs, traceContext }),
         );
       } catch (error) {
         // While closing, one attempt each: close() must be prompt, and an unreleased lock runs out its ttl.
         const attempts = this.closing ? 1 : this.attempts;
         if (!isRetryable(error) || attempt >= attempts || signal?.aborted) throw error;
-        await delay(signal ?? NEVER, backoffMs(attempt, this.initialDelayMs, this.maxDelayMs));
+        const delayMs = backoffMs(attempt, this.initialDelayMs, this.maxDelayMs);
+        span?.addEvent('retry', retryEvent(error, attempt + 1, delayMs));
+        await delay(signal ?? NEVER, delayMs);
       }
     }
   }
@@ -485,9 +620,11 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
    * its lock id in the background so the resource is not blocked until the ttl runs out. Compare-and-delete
    * makes this safe: it removes only this lock id.
    */
-  private abandon(resource: string, lockId: string): void {
+  private abandon(resource: string, lockId: string, traceContext: Context): void {
     if (this.closing) return;
-    this.lock.release({ resource, lockId }, { deadline: this.callTimeoutMs }).catch(() => undefined);
+    this.lock
+      .release({ resource, lockId }, { deadline: this.callTimeoutMs, traceContext })
+      .catch(() => undefined);
   }
 
   private assertOpen(): void {
@@ -507,4 +644,13 @@ function definite(error: unknown): boolean {
     error instanceof LimitExceededError ||
     error instanceof AuthError
   );
+}
+
+/** A retry, as an event of the operation's span: which send comes next, after what, and why. */
+function retryEvent(error: unknown, nextSend: number, delayMs: number): Record<string, string | number> {
+  return {
+    'redlease.send': nextSend,
+    'redlease.delay_ms': Math.round(delayMs),
+    'redlease.reason': error instanceof LockError ? error.reason || error.code : String(error),
+  };
 }

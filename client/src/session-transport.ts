@@ -1,3 +1,4 @@
+import type { Context } from '@opentelemetry/api';
 import { AbortError } from 'abort-controller-x';
 import { type Pushable, pushable } from 'it-pushable';
 import { ClientError, Metadata, Status } from 'nice-grpc';
@@ -11,12 +12,15 @@ import type {
   SessionRequest,
   SessionResponse,
 } from '../../gen/redlease/v1/lock.js';
+import { traceCarrier } from './tracing.js';
 
-/** What a LockClient call passes: its signal, its deadline (ms from now), where the reason trailer goes. */
+/** What a LockClient call passes: its signal, its deadline (ms from now), where the reason trailer goes, and the
+ *  trace context it belongs to (tracing.ts). */
 export interface CallOptions {
   signal?: AbortSignal;
   deadline: number;
   onTrailer?: (trailer: Metadata) => void;
+  traceContext?: Context;
 }
 
 /** Acquire, Release and Extend, whether sent as unary calls or as Session operations. */
@@ -31,6 +35,8 @@ type Result = Exclude<SessionResponse['result'], undefined>;
 
 interface Pending {
   op: Operation;
+  /** W3C Trace Context of the operation (its request's trace_context). */
+  traceContext: Record<string, string>;
   options: CallOptions;
   resolve: (result: Result) => void;
   reject: (error: unknown) => void;
@@ -142,15 +148,16 @@ export class SessionTransport implements LockCalls {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
       };
-      stream.pending.set(id, { op, options, resolve, reject, done });
-      if (stream.sent.size < this.maxInFlight) this.write(stream, id, op);
+      const traceContext = traceCarrier(options.traceContext);
+      stream.pending.set(id, { op, traceContext, options, resolve, reject, done });
+      if (stream.sent.size < this.maxInFlight) this.write(stream, id, op, traceContext);
       else stream.queued.push(id);
     });
   }
 
-  private write(stream: Stream, id: number, op: Operation): void {
+  private write(stream: Stream, id: number, op: Operation, traceContext: Record<string, string>): void {
     stream.sent.add(id);
-    stream.requests.push({ id, op });
+    stream.requests.push({ id, op, traceContext });
   }
 
   /** An answer (or a cancel) made room: send the oldest queued operations. */
@@ -158,7 +165,7 @@ export class SessionTransport implements LockCalls {
     while (stream.sent.size < this.maxInFlight && stream.queued.length > 0) {
       const id = stream.queued.shift()!;
       const pending = stream.pending.get(id);
-      if (pending) this.write(stream, id, pending.op);
+      if (pending) this.write(stream, id, pending.op, pending.traceContext);
     }
   }
 
@@ -170,7 +177,7 @@ export class SessionTransport implements LockCalls {
     stream.pending.delete(id);
     if (stream.sent.has(id)) {
       // Still in flight on the server until it answers (CANCELLED, or its outcome): `sent` keeps counting it.
-      stream.requests.push({ id, op: { $case: 'cancel', value: {} } });
+      stream.requests.push({ id, op: { $case: 'cancel', value: {} }, traceContext: {} });
     } else {
       stream.queued.splice(stream.queued.indexOf(id), 1); // never sent: nothing to tell the server
     }

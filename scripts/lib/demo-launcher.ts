@@ -23,8 +23,10 @@ import type { DemoOptions } from './demo-options.js';
 import type { DemoOutput } from './demo-output.js';
 import { DemoState, type ProcessRecord } from './demo-state.js';
 import { type Exit, NodeProcess, type NodeProcessOptions } from './node-process.js';
+import { OtlpReceiver } from './otlp-receiver.js';
 import { processStartTime } from './process-start-time.js';
 import { ServerProcess } from './server-process.js';
+import { TraceLines } from './trace-lines.js';
 import { waitFor } from './wait.js';
 
 /** The server checks its nodes every 250 ms (default 1 s), so a stopped or paused node shows in the log at once. */
@@ -63,6 +65,8 @@ export class DemoLauncher {
   #server: ServerProcess | undefined;
   readonly #workers: { name: string; process: NodeProcess }[] = [];
   #control: ControlServer | undefined;
+  /** --traces: the OTLP receiver the server and the workers export to. */
+  #traces: OtlpReceiver | undefined;
   /** This launcher owns the state dir (another demo did not): it has things to stop and report. */
   #claimed = false;
   /** Node actions run one at a time, in arrival order. */
@@ -145,6 +149,7 @@ export class DemoLauncher {
     if (failed !== undefined) throw failed.reason;
     this.#checkpoint();
 
+    if (this.options.traces) await this.#startTraces();
     await this.#startServer();
     await this.#record();
     this.#checkpoint();
@@ -185,6 +190,42 @@ export class DemoLauncher {
     }
   }
 
+  /** --traces: a receiver on a free loopback port; each finished acquire becomes one `trace` line. */
+  async #startTraces(): Promise<void> {
+    const lines = new TraceLines();
+    const forward = process.env.OTEL_EXPORTER_OTLP_ENDPOINT || undefined;
+    this.#traces = await OtlpReceiver.start({
+      onSpans: (spans) => {
+        for (const line of lines.add(spans)) this.out.write('trace', line);
+      },
+      forward,
+      onForwardError: (error) =>
+        this.out.demo(
+          `traces: could not pass spans on to ${forward} (${error.message}); it must take OTLP over HTTP (port 4318)`,
+          'warn',
+        ),
+    });
+    this.out.demo(
+      `traces: the server and workers export to ${this.#traces.endpoint}; each finished acquire is a "trace" line${forward ? `, and every span goes on to ${forward}` : ''}`,
+    );
+  }
+
+  /** The environment of the server and the workers: this one without REDLEASE_* (flags only), and with
+   *  --traces, exporting to the launcher's receiver promptly. */
+  #childEnvironment(): NodeJS.ProcessEnv {
+    const env = childEnvironment();
+    if (this.#traces === undefined) return env;
+    delete env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
+    return {
+      ...env,
+      OTEL_EXPORTER_OTLP_ENDPOINT: this.#traces.endpoint,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_TRACES_SAMPLER: 'parentbased_always_on',
+      // Lines within a fraction of a second of the acquire, not after the SDK's default 5 s batch delay.
+      OTEL_BSP_SCHEDULE_DELAY: '200',
+    };
+  }
+
   async #startServer(): Promise<void> {
     const o = this.options;
     const args = [
@@ -207,7 +248,7 @@ export class DemoLauncher {
       String(SHUTDOWN_GRACE_MS),
     ];
     this.out.demo(`starting the server: gRPC 127.0.0.1:${o.grpcPort}, HTTP 127.0.0.1:${o.httpPort}`);
-    const server = ServerProcess.spawn(args, childEnvironment(), {
+    const server = ServerProcess.spawn(args, this.#childEnvironment(), {
       ...this.#childOptions('server'),
       replaceEnv: true,
     });
@@ -252,7 +293,7 @@ export class DemoLauncher {
     const worker = NodeProcess.launch(
       'workers/worker.ts',
       args,
-      childEnvironment(),
+      this.#childEnvironment(),
       this.#childOptions(name),
     );
     this.#workers.push({ name, process: worker });
@@ -405,6 +446,7 @@ export class DemoLauncher {
     for (const result of results) {
       if (result.status === 'rejected') this.out.demo(String(result.reason), 'error');
     }
+    await this.#traces?.close();
     await this.state.release();
     this.#phase = 'stopped';
     if (this.#claimed) this.out.demo('everything stopped');

@@ -22,6 +22,8 @@ export interface DemoOptions {
   pauseMs: number;
   /** Absolute. */
   stateDir: string;
+  /** Print each finished acquire trace as one line (the server and workers export to the launcher). */
+  traces: boolean;
 }
 
 export class DemoOptionsError extends Error {
@@ -66,6 +68,10 @@ Options:
   --pause-ms <ms>           workers' pause between rounds        default ${DEFAULTS.pauseMs}
   --state-dir <dir>         state file, control socket, Redis data and logs (wiped at start)
                                                                  default .redlease/demo
+  --traces                  trace the server and the workers (OpenTelemetry) and print each finished
+                            acquire as one "trace" line: who, resource, queued ms, each node's vote and
+                            latency, token; with OTEL_EXPORTER_OTLP_ENDPOINT set (a Jaeger or collector
+                            taking OTLP/HTTP), the same spans are sent there too
   -h, --help                show this help
 
 Everything listens on 127.0.0.1 only. One demo per state dir: a second start says which pid runs it.
@@ -94,6 +100,7 @@ export function parseDemoOptions(argv: readonly string[]): ParsedDemoOptions {
         'max-ttl-ms': { type: 'string' },
         'pause-ms': { type: 'string' },
         'state-dir': { type: 'string' },
+        traces: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -144,6 +151,7 @@ export function parseDemoOptions(argv: readonly string[]): ParsedDemoOptions {
     maxTtlMs: integer('max-ttl-ms', text('max-ttl-ms'), MIN_TTL_MS, MAX_TTL_LIMIT_MS) ?? DEFAULTS.maxTtlMs,
     pauseMs: integer('pause-ms', text('pause-ms'), 0, 3_600_000) ?? DEFAULTS.pauseMs,
     stateDir: resolve(text('state-dir') ?? DEFAULT_STATE_DIR),
+    traces: values.traces === true,
   };
   if (options.ttlMs > options.maxTtlMs) {
     throw fail(

@@ -6,7 +6,7 @@
 import { type Ansi, type AnsiCode, ansi } from './ansi.js';
 import { formatLogLine } from './log-format.js';
 
-/** Wide enough for every source name: redis-1…3, store, server, w1…w9, demo. */
+/** Wide enough for every source name: redis-1…3, store, server, w1…w9, trace, demo. */
 const PREFIX_WIDTH = 7;
 
 const SOURCE_COLORS: Readonly<Record<string, AnsiCode>> = {
@@ -15,6 +15,7 @@ const SOURCE_COLORS: Readonly<Record<string, AnsiCode>> = {
   'redis-3': '35',
   store: '96',
   server: '32',
+  trace: '2',
   demo: '1',
 };
 /** Workers take these in turn: yellow first, then other bright colours not used above. */

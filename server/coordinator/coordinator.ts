@@ -14,6 +14,7 @@ import { LeaseRegistry, type StreamLimits } from './lease-registry.js';
 import { type LockEvents, NO_EVENTS } from './lock-events.js';
 import { LockLog } from './lock-log.js';
 import { ReleaseListener } from './release-listener.js';
+import { annotate } from './tracing.js';
 import { WaitingRoom, type WaitLimits } from './waiting-room.js';
 
 export type CoordinatorLimits = WaitLimits & StreamLimits;
@@ -120,6 +121,7 @@ export class Coordinator {
 
   async acquire(request: AcquireRequest, signal: AbortSignal): Promise<Grant> {
     const started = performance.now();
+    annotate(() => ({ 'redlease.resource': request.resource, 'redlease.client_id': request.clientId ?? '' }));
     let lease: Lease;
     try {
       lease = await this.waitingRoom.take({ ...request, signal });
@@ -135,6 +137,7 @@ export class Coordinator {
   /** `from`: the KeepAlive stream that asked (it detached the lease itself). */
   async release(resource: string, lockId: string, from?: KeepAliveStream): Promise<ReleaseResult> {
     const started = performance.now();
+    annotate(() => ({ 'redlease.resource': resource }));
     // The release scripts are on their way once release() returns its promise.
     const releasing = this.engine.release(resource, lockId);
     this.waitingRoom.releasing(resource, releasing);
@@ -153,6 +156,7 @@ export class Coordinator {
   /** `quiet`: a KeepAlive renewal, logged at debug (they come every third of a ttl per lease). */
   async extend(resource: string, lockId: string, ttlMs: number | undefined, quiet = false): Promise<Lease> {
     const started = performance.now();
+    annotate(() => ({ 'redlease.resource': resource }));
     let lease: Lease;
     try {
       lease = await this.engine.extend(resource, lockId, ttlMs);

@@ -1,6 +1,8 @@
+import { context, type Span } from '@opentelemetry/api';
 import { type Lease, NoQuorumError, NotHolderError, type ReleaseResult } from '../redlock/index.js';
 import { LimitError } from './errors.js';
 import type { LossKind } from './lock-events.js';
+import { recordingSpan, untraced } from './tracing.js';
 
 export interface KeepAliveRequest {
   resource: string;
@@ -76,6 +78,9 @@ const PENDING_PER_LEASE = 4;
  * a node after a release through another) is its holder letting go: RELEASED, never LOST. Requests for one lease are handled in
  * order; different leases run concurrently. Closing the stream never releases anything: the locks run out their
  * validity (a broken stream does not prove that its client stopped).
+ *
+ * Traced, the stream is the one span of its call: each renewal, failed renewal, RELEASED and LOST (with its
+ * reason) is an event of it, and renewals make no spans of their own.
  */
 export class KeepAliveStream {
   private readonly leases = new Map<string, AttachedLease>();
@@ -85,6 +90,8 @@ export class KeepAliveStream {
   private idle: Promise<void> = Promise.resolve();
   private resolveIdle: (() => void) | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
+  /** The span of the KeepAlive call, when traced: where renewals and losses are recorded as events. */
+  private readonly span: Span | undefined = recordingSpan();
 
   constructor(
     private readonly host: StreamHost,
@@ -184,7 +191,9 @@ export class KeepAliveStream {
     if (lease) lease.renewing++;
     const started = performance.now();
     try {
-      const renewed = await this.host.renew(resource, lockId, request.ttlMs);
+      const renewed = this.span
+        ? await context.with(untraced(), () => this.host.renew(resource, lockId, request.ttlMs))
+        : await this.host.renew(resource, lockId, request.ttlMs);
       // A Release of this lock id that began meanwhile ran after the renewal on the nodes: the holder let go.
       if (await this.host.releasedByHolder(resource, lockId, started)) {
         return this.releasedMeanwhile(request, lease, renewed.fencingToken);
@@ -201,6 +210,11 @@ export class KeepAliveStream {
       current.deadline = renewed.deadline;
       current.validUntilMs = renewed.validUntilMs;
       this.schedule(current);
+      this.span?.addEvent('renewed', {
+        'redlease.resource': resource,
+        'redlease.fencing_token': renewed.fencingToken,
+        'redlease.validity_ms': renewed.validityMs,
+      });
       return {
         resource,
         lockId,
@@ -229,6 +243,11 @@ export class KeepAliveStream {
           return ended(request, 'lost', lease.fencingToken, reason);
         }
         if (lease && this.leases.get(key) === lease) this.schedule(lease);
+        this.span?.addEvent('renewal failed', {
+          'redlease.resource': resource,
+          'redlease.reason': error.reason,
+          'redlease.validity_ms': left,
+        });
         return {
           resource,
           lockId,
@@ -306,6 +325,7 @@ export class KeepAliveStream {
   released(lease: AttachedLease, reason = 'released by a Release call'): void {
     if (this.closed || this.leases.get(keyOf(lease)) !== lease) return;
     this.detach(lease);
+    this.span?.addEvent('released', { 'redlease.resource': lease.resource, 'redlease.reason': reason });
     this.output.send(ended(lease, 'released', lease.fencingToken, reason));
   }
 
@@ -314,6 +334,12 @@ export class KeepAliveStream {
     if (this.leases.get(keyOf(lease)) !== lease) return false;
     this.detach(lease);
     this.host.lost(lease, kind, reason);
+    this.span?.addEvent('lost', {
+      'redlease.resource': lease.resource,
+      'redlease.fencing_token': lease.fencingToken,
+      'redlease.loss': kind,
+      'redlease.reason': reason,
+    });
     return true;
   }
 

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Lease, ReleaseResult } from '../redlock/index.js';
 import { HeldLeases } from './held-leases.js';
 import { failureOutcome, type LockEvents, type LossKind, NO_EVENTS, type Outcome } from './lock-events.js';
+import { annotate } from './tracing.js';
 
 /** Who a lost lease belonged to, for the log line. */
 export interface LostLease {
@@ -12,7 +13,8 @@ export interface LostLease {
 }
 
 /**
- * The lock event log: one log line per lock event, the same event to the metrics (`LockEvents`), and the leases
+ * The lock event log: one log line per lock event, the same event to the metrics (`LockEvents`) and as attributes
+ * of the span of the call that asked (`redlease.outcome` and who: tracing.ts), and the leases
  * this server believes held (the `redlease_held_locks` gauge, and how a new grant is told from an idempotent
  * re-send). Every other part of the coordinator reports here and nowhere else, so what a lock did is read in one
  * place.
@@ -38,6 +40,15 @@ export class LockLog {
   granted(lease: Lease, waitTimeoutMs: number, durationMs: number): Outcome {
     const outcome = this.held.granted(lease) ? 'acquired' : 'reclaimed';
     this.events.acquire(outcome);
+    annotate(() => ({
+      'redlease.outcome': outcome,
+      'redlease.resource': lease.resource,
+      'redlease.client_id': lease.clientId,
+      'redlease.fencing_token': lease.fencingToken,
+      'redlease.attempts': lease.attempts,
+      'redlease.nodes': lease.nodes,
+      'redlease.validity_ms': lease.validityMs,
+    }));
     this.log.info(
       {
         event: outcome,
@@ -58,7 +69,9 @@ export class LockLog {
   }
 
   acquireFailed(error: unknown, signal: AbortSignal): void {
-    this.events.acquire(failureOutcome(error, signal));
+    const outcome = failureOutcome(error, signal);
+    this.events.acquire(outcome);
+    annotate(() => ({ 'redlease.outcome': outcome }));
   }
 
   /** A queued Acquire left its queue after `waitedMs`. */
@@ -82,7 +95,14 @@ export class LockLog {
   }
 
   released(resource: string, lockId: string, result: ReleaseResult, durationMs: number): void {
-    this.events.release(result.released ? 'released' : 'not_held');
+    const outcome = result.released ? 'released' : 'not_held';
+    this.events.release(outcome);
+    annotate(() => ({
+      'redlease.outcome': outcome,
+      'redlease.client_id': result.clientId,
+      'redlease.fencing_token': result.fencingToken,
+      'redlease.nodes': result.nodes,
+    }));
     this.held.ended(resource, lockId);
     this.log.info(
       {
@@ -98,12 +118,20 @@ export class LockLog {
   }
 
   releaseFailed(error: unknown): void {
-    this.events.release(failureOutcome(error));
+    const outcome = failureOutcome(error);
+    this.events.release(outcome);
+    annotate(() => ({ 'redlease.outcome': outcome }));
   }
 
   /** `quiet`: a KeepAlive renewal, logged at debug (they come every third of a ttl per lease). */
   extended(lease: Lease, durationMs: number, quiet: boolean): void {
     this.events.extend('extended');
+    annotate(() => ({
+      'redlease.outcome': 'extended',
+      'redlease.client_id': lease.clientId,
+      'redlease.fencing_token': lease.fencingToken,
+      'redlease.validity_ms': lease.validityMs,
+    }));
     this.held.extended(lease);
     this.log[quiet ? 'debug' : 'info'](
       {
@@ -121,7 +149,9 @@ export class LockLog {
 
   /** `gone`: the engine said this lock id no longer holds the resource. */
   extendFailed(error: unknown, resource: string, lockId: string, gone: boolean): void {
-    this.events.extend(failureOutcome(error));
+    const outcome = failureOutcome(error);
+    this.events.extend(outcome);
+    annotate(() => ({ 'redlease.outcome': outcome }));
     if (gone) this.held.ended(resource, lockId);
   }
 

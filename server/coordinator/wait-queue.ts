@@ -1,3 +1,5 @@
+import type { SpanContext } from '@opentelemetry/api';
+
 /** One Acquire waiting in a resource's queue. */
 export interface Waiter {
   readonly joinedAt: number;
@@ -18,6 +20,9 @@ export class WaitQueue {
   version = 0;
   /** When the last wake() came (monotonic ms): the start of a hand-off. */
   releasedAt: number | undefined;
+  /** The span of the Release that made the last wake(), when it went through this server and was traced: what a
+   *  hand-off links to. */
+  releasedBy: SpanContext | undefined;
   /**
    * Until when (monotonic ms) release announcements for this resource are this server's own (Infinity while
    * its release is in flight): its head waiter was woken already, so they must not wake the next one for
@@ -56,10 +61,11 @@ export class WaitQueue {
     return this.waiters.indexOf(waiter as WaiterImpl);
   }
 
-  /** The resource may be free now (a release was seen): the head retries. */
-  wake(): void {
+  /** The resource may be free now (a release was seen, by the span `by` if known): the head retries. */
+  wake(by?: SpanContext): void {
     this.version++;
     this.releasedAt = performance.now();
+    this.releasedBy = by;
     this.waiters[0]?.notify();
   }
 

@@ -1,3 +1,4 @@
+import { context, type Span, SpanStatusCode, trace } from '@opentelemetry/api';
 import {
   HeldByAnotherError,
   InvalidArgumentError,
@@ -9,6 +10,7 @@ import {
 import { LimitError, ShuttingDownError } from './errors.js';
 import { failureOutcome, type Outcome } from './lock-events.js';
 import type { LockLog } from './lock-log.js';
+import { tracer } from './tracing.js';
 import { type Waiter, WaitQueue } from './wait-queue.js';
 
 export interface WaitLimits {
@@ -101,7 +103,9 @@ export class WaitingRoom {
     const queue = this.queues.get(resource);
     if (!queue) return;
     const woken = queue.head;
-    queue.wake();
+    // The Release's span, if traced: the waiter it wakes links its grant to it.
+    const release = trace.getSpanContext(context.active());
+    queue.wake(release);
     queue.ownReleaseUntil = Number.POSITIVE_INFINITY;
     void releasing
       .finally(() => {
@@ -110,7 +114,7 @@ export class WaitingRoom {
         // Still waiting: its attempt is in flight, or it did not follow the release on some node (a node that had
         // to load the release script first, a reconnect): wake it again, so it looks now and not when the old
         // holder's lock would have run out. Nobody else is woken for nothing.
-        if (woken && queue.isHead(woken)) queue.wake();
+        if (woken && queue.isHead(woken)) queue.wake(release);
       })
       .catch(() => undefined);
   }
@@ -189,6 +193,16 @@ export class WaitingRoom {
     const waiter = queue.join();
     this.waiting++;
     const waitEnds = waiter.joinedAt + waitMs;
+    // The time in the queue, from joining to the start of the attempt that took the lock (or to leaving).
+    const span = tracer.startSpan('wait', { startTime: waiter.joinedAt });
+    if (span.isRecording()) {
+      span.setAttributes({
+        'redlease.resource': resource,
+        'redlease.queue.position': queue.size - 1,
+        'redlease.wait_timeout_ms': waitMs,
+      });
+    }
+    let granted: Lease | undefined;
     let outcome: Outcome = 'acquired';
     try {
       await this.waitTurn(queue, waiter, resource, waitMs, waitEnds, signal);
@@ -200,8 +214,16 @@ export class WaitingRoom {
         const attemptStarted = performance.now();
         try {
           const lease = await this.engine.acquire(resource, { ...options, retryCount: 0 });
+          granted = lease;
           const release = queue.releasedAt;
-          if (release !== undefined && release >= triedSince) this.log.handoff(performance.now() - release);
+          if (release !== undefined && release >= triedSince) {
+            const handoffMs = performance.now() - release;
+            this.log.handoff(handoffMs);
+            if (queue.releasedBy && span.isRecording()) {
+              span.addLink({ context: queue.releasedBy, attributes: { 'redlease.link': 'hand-off' } });
+              span.setAttribute('redlease.handoff_ms', Math.round(handoffMs * 100) / 100);
+            }
+          }
           return lease;
         } catch (error) {
           if (!(error instanceof HeldByAnotherError)) throw error;
@@ -227,6 +249,7 @@ export class WaitingRoom {
       this.waiting--;
       if (queue.size === 0) this.queues.delete(resource);
       this.log.waited(outcome, resource, options.clientId ?? '', performance.now() - waiter.joinedAt);
+      endWait(span, outcome, waiter.joinedAt, granted);
     }
   }
 
@@ -251,6 +274,23 @@ export class WaitingRoom {
       await queue.sleep(waiter, remaining, signal);
     }
   }
+}
+
+/** Ends a `wait` span: at the start of the granting attempt when granted (its length is the time queued). */
+function endWait(span: Span, outcome: Outcome, joinedAt: number, granted: Lease | undefined): void {
+  if (!span.isRecording()) {
+    span.end();
+    return;
+  }
+  const end = granted ? granted.startedAt : performance.now();
+  span.setAttributes({
+    'redlease.outcome': outcome === 'held' ? 'timed-out' : outcome,
+    'redlease.queued_ms': Math.max(0, Math.round(end - joinedAt)),
+  });
+  if (outcome !== 'acquired' && outcome !== 'held' && outcome !== 'cancelled') {
+    span.setStatus({ code: SpanStatusCode.ERROR, message: outcome });
+  }
+  span.end(end);
 }
 
 function waitRanOut(error: HeldByAnotherError, resource: string, waitMs: number): HeldByAnotherError {

@@ -44,7 +44,12 @@ function operations(coordinator: Coordinator): SessionOperations {
  * LockService: decode, call the coordinator, encode. Errors of unary calls are mapped by the errorMapping
  * middleware; a Session maps its operations' errors itself and logs unexpected ones to `log`.
  */
-export function lockService(coordinator: Coordinator, log: Logger): LockServiceImplementation {
+export function lockService(
+  coordinator: Coordinator,
+  log: Logger,
+  /** Tracing is on: each Session operation gets a span of its own. */
+  traced = false,
+): LockServiceImplementation {
   const ops = operations(coordinator);
   return {
     acquire: (request, context) => ops.acquire(request, context.signal),
@@ -56,7 +61,7 @@ export function lockService(coordinator: Coordinator, log: Logger): LockServiceI
     },
 
     keepAlive: (requests, context) => keepAlive(coordinator, requests, context),
-    session: (requests, context) => session(ops, coordinator, requests, context, log),
+    session: (requests, context) => session(ops, coordinator, requests, context, log, traced),
   };
 }
 

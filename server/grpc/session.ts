@@ -1,3 +1,4 @@
+import { context, propagation, type Span, SpanKind, trace } from '@opentelemetry/api';
 import { isAbortError } from 'abort-controller-x';
 import { type CallContext, Status } from 'nice-grpc';
 import type { Logger } from 'pino';
@@ -20,6 +21,7 @@ import {
 } from '../coordinator/index.js';
 import { errorStatus } from '../edge/status.js';
 import { AsyncChannel } from './async-channel.js';
+import { endCall, recordGetter, requestAttributes, tracer } from './tracing.js';
 
 /** For the type checker: an Acquire always runs with its own controller's signal. */
 const NEVER = new AbortController().signal;
@@ -43,13 +45,17 @@ type Result = Exclude<SessionResponse['result'], undefined>;
  * order, by id). Ends when the client half-closes and every answer is out; with UNAVAILABLE after the answers in
  * flight when the server shuts down; with a status for a stream-wide protocol error. However it ends, waiting
  * Acquires are abandoned (they leave their queues) and granted leases stay in place.
+ *
+ * `traced` (tracing on): each operation is a SERVER span of its own, like the unary call it stands for, a child of
+ * the span its request's trace_context names (else of the stream's span) and linked to the stream's span.
  */
 export async function* session(
   operations: SessionOperations,
   coordinator: Coordinator,
   requests: AsyncIterable<SessionRequest>,
-  context: CallContext,
+  callContext: CallContext,
   log: Logger,
+  traced = false,
 ): AsyncGenerator<SessionResponse> {
   const channel = new AsyncChannel<SessionResponse>();
   // Only an Acquire can be stopped (it may wait): the others, which never wait, carry no AbortController.
@@ -58,14 +64,22 @@ export async function* session(
   let shuttingDown = false;
 
   const answer = (id: number, result: Result): void => channel.push({ id, result });
-  const start = (id: number, op: Operation): void => {
+  const start = (id: number, op: Operation, traceContext: Record<string, string>): void => {
     const controller = op.$case === 'acquire' ? new AbortController() : undefined;
     inFlight.set(id, controller);
-    run(operations, op, controller?.signal)
+    const span = traced ? operationSpan(id, op, traceContext) : undefined;
+    const work = (): Promise<Result> => run(operations, op, controller?.signal);
+    (span ? context.with(trace.setSpan(context.active(), span), work) : work())
       .then(
-        (result) => answer(id, result),
-        (error: unknown) =>
-          answer(id, { $case: 'error', value: sessionError(error, controller?.signal, log) }),
+        (result) => {
+          if (span) endCall(span, Status.OK, '', '');
+          answer(id, result);
+        },
+        (error: unknown) => {
+          const failure = sessionError(error, controller?.signal, log);
+          if (span) endCall(span, failure.code, failure.message, failure.reason);
+          answer(id, { $case: 'error', value: failure });
+        },
       )
       .finally(() => {
         inFlight.delete(id);
@@ -80,9 +94,9 @@ export async function* session(
   };
   const onAbort = (): void => {
     abortAll();
-    channel.fail(context.signal.reason);
+    channel.fail(callContext.signal.reason);
   };
-  context.signal.addEventListener('abort', onAbort, { once: true });
+  callContext.signal.addEventListener('abort', onAbort, { once: true });
   const stopWatching = coordinator.onShutdown(() => {
     shuttingDown = true;
     // Waiting Acquires fail by themselves (the coordinator fails its queues); the rest finish quickly.
@@ -125,7 +139,7 @@ export async function* session(
         );
         answer(id, { $case: 'error', value: sessionError(limit, undefined, log) });
       } else {
-        start(id, op);
+        start(id, op, request.traceContext);
       }
     }
     await allAnswered();
@@ -138,10 +152,38 @@ export async function* session(
   try {
     yield* channel;
   } finally {
-    context.signal.removeEventListener('abort', onAbort);
+    callContext.signal.removeEventListener('abort', onAbort);
     stopWatching();
     abortAll(); // the stream ended first (cancelled, broken): nobody is left to answer
   }
+}
+
+const METHODS = { acquire: 'Acquire', release: 'Release', extend: 'Extend' } as const;
+
+/** The span of one Session operation, named as its unary call; started in the stream's context. */
+function operationSpan(id: number, op: Operation, traceContext: Record<string, string>): Span {
+  const stream = trace.getSpanContext(context.active());
+  const parent = propagation.extract(context.active(), traceContext, recordGetter);
+  const method = METHODS[op.$case];
+  const span = tracer.startSpan(
+    `redlease.v1.LockService/${method}`,
+    {
+      kind: SpanKind.SERVER,
+      ...(stream && { links: [{ context: stream, attributes: { 'redlease.link': 'session stream' } }] }),
+    },
+    parent,
+  );
+  if (span.isRecording()) {
+    span.setAttributes({
+      'rpc.system': 'grpc',
+      'rpc.service': 'redlease.v1.LockService',
+      'rpc.method': method,
+      'redlease.transport': 'session',
+      'redlease.session.operation_id': id,
+      ...requestAttributes(op.value),
+    });
+  }
+  return span;
 }
 
 async function run(

@@ -6,6 +6,16 @@ import {
 } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import {
+  context,
+  propagation,
+  ROOT_CONTEXT,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  type TextMapGetter,
+  trace,
+} from '@opentelemetry/api';
 import { isAbortError } from 'abort-controller-x';
 import { Status } from 'nice-grpc';
 import type { Logger } from 'pino';
@@ -30,6 +40,8 @@ export interface HttpServerOptions {
   /** Largest request body (the gRPC message limit, --max-message-bytes). */
   maxBodyBytes: number;
   log: Logger;
+  /** Tracing is on: a SERVER span per request, a child of the caller's span when it sends a `traceparent`. */
+  traced?: boolean;
 }
 
 export interface RunningHttpServer {
@@ -40,6 +52,7 @@ export interface RunningHttpServer {
 
 /** Longer URLs get 414: no route needs more than a 256-byte resource name, percent-encoded. */
 const MAX_URL_BYTES = 8_192;
+const tracer = trace.getTracer('redlease.http');
 /** Header and body deadlines against slow clients (slowloris); a waiting Acquire's response may take longer. */
 const HEADERS_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -69,13 +82,35 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   routes.push(metricsRoute);
 
   const handler = (request: IncomingMessage, response: ServerResponse): void => {
-    void serve(request, response);
+    if (!options.traced) {
+      void serve(request, response, undefined);
+      return;
+    }
+    const parent = propagation.extract(ROOT_CONTEXT, request.headers, headerGetter);
+    const method = request.method ?? 'GET';
+    const span = tracer.startSpan(method, { kind: SpanKind.SERVER }, parent);
+    if (span.isRecording()) {
+      span.setAttributes({
+        'http.request.method': method,
+        'url.path': (request.url ?? '/').split('?')[0]!.slice(0, MAX_URL_BYTES),
+        'url.scheme': options.tls ? 'https' : 'http',
+        'network.protocol.version': request.httpVersion,
+        'client.address': request.socket.remoteAddress ?? '',
+      });
+    }
+    void context.with(trace.setSpan(parent, span), () => serve(request, response, span));
   };
 
-  const serve = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
+  const serve = async (
+    request: IncomingMessage,
+    response: ServerResponse,
+    span: Span | undefined,
+  ): Promise<void> => {
     const started = performance.now();
     let name = 'Unknown';
     let code = Status.OK;
+    let httpStatus = 200;
+    let reason = '';
     const abort = new AbortController();
     response.on('close', () => {
       if (!response.writableFinished) abort.abort();
@@ -92,6 +127,11 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       const url = new URL(request.url ?? '/', 'http://lab');
       const { route, param } = match(routes, request.method ?? 'GET', url.pathname);
       name = route.name;
+      if (span?.isRecording()) {
+        span.updateName(`${request.method} ${route.path}`);
+        span.setAttribute('http.route', route.path);
+        if (param !== '') span.setAttribute('redlease.resource', param);
+      }
       authenticator.check(
         route.auth,
         () => request.headers.authorization,
@@ -105,10 +145,13 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
         return;
       }
       if (result.status === 503) code = Status.UNAVAILABLE;
+      httpStatus = result.status;
       send(response, result.status, result.body);
     } catch (error) {
       const failure = describeError(error, abort.signal);
       code = failure.code;
+      httpStatus = failure.httpStatus;
+      reason = failure.error.reason;
       if (failure.internal) log.error({ err: error, route: name, url: request.url }, 'internal error');
       const headers: Record<string, string> = { ...failure.headers };
       if (failure.httpStatus === 503) headers['retry-after'] = RETRY_AFTER_S;
@@ -117,6 +160,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       if (!response.headersSent && !response.destroyed) send(response, failure.httpStatus, body, headers);
     } finally {
       metrics.rpc('http', name, Status[code], (performance.now() - started) / 1000);
+      if (span) endRequest(span, httpStatus, reason);
     }
   };
 
@@ -172,6 +216,24 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       return closing;
     },
   };
+}
+
+/** W3C Trace Context from request headers (Node lowercases their names, as the propagator asks for them). */
+const headerGetter: TextMapGetter<IncomingMessage['headers']> = {
+  get: (carrier, key) => carrier[key],
+  keys: (carrier) => Object.keys(carrier),
+};
+
+/** Ends a request's span: its status code and reason; 5xx is an error of the server (OpenTelemetry's HTTP
+ *  conventions), 4xx an answer to the caller. */
+function endRequest(span: Span, httpStatus: number, reason: string): void {
+  if (span.isRecording()) {
+    span.setAttribute('http.response.status_code', httpStatus);
+    if (reason !== '') span.setAttribute('redlease.reason', reason);
+    if (httpStatus >= 500)
+      span.setStatus({ code: SpanStatusCode.ERROR, message: reason || String(httpStatus) });
+  }
+  span.end();
 }
 
 /** The route for a method and path: 404 when no path matches, 405 (with Allow) when only the method is wrong. */

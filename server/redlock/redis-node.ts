@@ -54,6 +54,8 @@ export type NodeReply<T> =
 export class RedisNode extends EventEmitter {
   readonly name: string;
   readonly address: string;
+  readonly host: string;
+  readonly port: number;
   readonly redis: Redis;
   private generation = 0;
   private verifiedGeneration = -1;
@@ -78,6 +80,8 @@ export class RedisNode extends EventEmitter {
     super();
     this.name = config.name;
     this.address = config.address;
+    this.host = config.host;
+    this.port = config.port;
     this.markerKey = `${options.systemPrefix}run-id`;
     this.timeoutMs = options.nodeTimeoutMs;
     this.log = options.logger;

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { SpanStatusCode } from '@opentelemetry/api';
 import { delay } from 'abort-controller-x';
 import {
   HeldByAnotherError,
@@ -17,8 +18,9 @@ import {
   resolveOptions,
 } from './options.js';
 import { quorumOf } from './quorum.js';
-import { RedisNode } from './redis-node.js';
+import { type NodeReply, RedisNode } from './redis-node.js';
 import { SCRIPTS } from './scripts.js';
+import { inSpan, tracedRun, tracer } from './tracing.js';
 import type { ClusterStatus, Lease, LockState, Mode, ReleaseResult } from './types.js';
 import { validateClientId, validateLockId, validateResource, validateTtl } from './validate.js';
 
@@ -142,7 +144,7 @@ export class Redlock extends EventEmitter {
     const signal = options.signal ?? NEVER;
     for (let attempt = 1; ; attempt++) {
       signal.throwIfAborted();
-      const outcome = await this.attempt(resource, lockId, ttlMs, clientId, attempt);
+      const outcome = await this.tracedAttempt(resource, lockId, ttlMs, clientId, attempt);
       if ('lease' in outcome) {
         if (signal.aborted) {
           await Promise.all(this.releaseEverywhere(resource, lockId));
@@ -153,6 +155,45 @@ export class Redlock extends EventEmitter {
       if (!outcome.retry || attempt > retries) throw outcome.error;
       await delay(signal, this.options.retryDelayMs + Math.random() * this.options.retryJitterMs);
     }
+  }
+
+  /** attempt() inside its span `attempt`, which says how it ended; the node calls are its children. */
+  private async tracedAttempt(
+    resource: string,
+    lockId: string,
+    ttlMs: number,
+    clientId: string,
+    attempt: number,
+  ): Promise<Attempt> {
+    const span = tracer.startSpan('attempt');
+    return await inSpan(
+      span,
+      () => this.attempt(resource, lockId, ttlMs, clientId, attempt),
+      (outcome) => {
+        span.setAttributes({
+          'redlease.resource': resource,
+          'redlease.attempt': attempt,
+          'redlease.mode': this.mode,
+          'redlease.ttl_ms': ttlMs,
+        });
+        if ('lease' in outcome) {
+          const { lease } = outcome;
+          span.setAttributes({
+            'redlease.result': 'granted',
+            'redlease.fencing_token': lease.fencingToken,
+            'redlease.validity_ms': lease.validityMs,
+            'redlease.quorum': lease.quorum,
+            'redlease.nodes': lease.nodes,
+          });
+        } else {
+          const { error } = outcome;
+          span.setAttributes({ 'redlease.result': error.reason, 'redlease.reason': error.reason });
+          // Held by another client is an answer; no quorum is an incident.
+          if (error instanceof NoQuorumError)
+            span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
+        }
+      },
+    );
   }
 
   /** One Redlock attempt: acquire script on every node in parallel; on a granting quorum, token = max of their
@@ -170,7 +211,16 @@ export class Redlock extends EventEmitter {
     const fenceTtl = this.options.fenceTtlMs;
     const started = performance.now();
     const replies = await Promise.all(
-      nodes.map((n) => n.run<AcquireReply>(SCRIPTS.acquire, keys, [lockId, ttlMs, clientId, fenceTtl])),
+      nodes.map((n) =>
+        tracedRun<AcquireReply>(
+          n,
+          'acquire',
+          SCRIPTS.acquire,
+          keys,
+          [lockId, ttlMs, clientId, fenceTtl],
+          acquireVote,
+        ),
+      ),
     );
 
     const votes: NodeVote[] = [];
@@ -203,16 +253,30 @@ export class Redlock extends EventEmitter {
       const lagging = granted.filter((g) => g.token < token);
       const commitArgs = [lockId, String(token), clientId, fenceTtl];
       if (lagging.length > 0) {
-        const commits = await Promise.all(
-          lagging.map((g) => g.node.run<number>(SCRIPTS.commit, keys, commitArgs)),
+        const span = tracer.startSpan('token write-back');
+        const written = (c: NodeReply<number>): boolean => c.ok && c.voting && c.value === 1;
+        const commits = await inSpan(
+          span,
+          () =>
+            Promise.all(
+              lagging.map((g) =>
+                tracedRun<number>(g.node, 'commit', SCRIPTS.commit, keys, commitArgs, commitVote),
+              ),
+            ),
+          (replies) =>
+            span.setAttributes({
+              'redlease.fencing_token': token,
+              'redlease.nodes': lagging.map((g) => g.node.name),
+              'redlease.written': replies.filter(written).length,
+            }),
         );
         commits.forEach((c, i) => {
-          if (c.ok && c.voting && c.value === 1) holders.push(lagging[i]!.node);
+          if (written(c)) holders.push(lagging[i]!.node);
         });
       }
       // A node whose answer was lost may still have run the acquire. Its commands execute in order, so a commit
       // sent now lands after it and makes its holder key carry the chosen token. Best effort, not awaited.
-      for (const node of unsure) void node.run(SCRIPTS.commit, keys, commitArgs);
+      for (const node of unsure) void tracedRun(node, 'commit', SCRIPTS.commit, keys, commitArgs, commitVote);
       // The lock was set after `started`, so it lives until at least started + ttl on the nodes' clocks.
       const deadline = started + ttlMs - driftMs(this.options, ttlMs);
       const validityMs = Math.floor(deadline - performance.now());
@@ -344,7 +408,9 @@ export class Redlock extends EventEmitter {
     const keys = this.keys(resource);
     const started = performance.now();
     const replies = await Promise.all(
-      nodes.map((n) => n.run<[number, string]>(SCRIPTS.extend, keys, [lockId, ttl])),
+      nodes.map((n) =>
+        tracedRun<[number, string]>(n, 'extend', SCRIPTS.extend, keys, [lockId, ttl], extendVote),
+      ),
     );
     const votes: NodeVote[] = [];
     const extended: { node: RedisNode; holder: string }[] = [];
@@ -484,7 +550,9 @@ export class Redlock extends EventEmitter {
   private releaseEverywhere(resource: string, lockId: string) {
     const keys = this.keys(resource);
     const args = [lockId, this.releaseChannel, resource];
-    return this.nodes.map((n) => n.run<[number, string]>(SCRIPTS.release, keys, args));
+    return this.nodes.map((n) =>
+      tracedRun<[number, string]>(n, 'release', SCRIPTS.release, keys, args, releaseVote),
+    );
   }
 
   private ttl(ttlMs: number): number {
@@ -504,6 +572,25 @@ export class Redlock extends EventEmitter {
     for (const node of this.nodes) void node.check();
     this.admission.shortenQuarantines();
   }
+}
+
+/** What a node's acquire reply means for its span: granted with its fence counter, or held by another. */
+function acquireVote([status, value, pttl]: AcquireReply) {
+  return status === 0
+    ? { result: 'held' as const, attributes: { 'redlease.node.holder_ttl_ms': pttl } }
+    : { result: 'granted' as const, counter: Number(value) };
+}
+
+function commitVote(written: number) {
+  return { result: written === 1 ? ('written' as const) : ('not-held' as const) };
+}
+
+function releaseVote([deleted]: [number, string]) {
+  return { result: deleted === 1 ? ('released' as const) : ('not-held' as const) };
+}
+
+function extendVote([extended]: [number, string]) {
+  return { result: extended === 1 ? ('extended' as const) : ('not-held' as const) };
 }
 
 function summarize(votes: readonly NodeVote[]): string {

@@ -298,12 +298,26 @@ export interface SessionRequest {
    * operation's SessionResponse.
    */
   id: number;
-  op: { $case: "acquire"; value: AcquireRequest } | { $case: "release"; value: ReleaseRequest } | {
-    $case: "extend";
-    value: ExtendRequest;
-  } | //
-  /** Abandons the operation `id` (see Session). */
-  { $case: "cancel"; value: SessionCancel } | undefined;
+  op:
+    | { $case: "acquire"; value: AcquireRequest }
+    | { $case: "release"; value: ReleaseRequest }
+    | { $case: "extend"; value: ExtendRequest }
+    | //
+    /** Abandons the operation `id` (see Session). */
+    { $case: "cancel"; value: SessionCancel }
+    | undefined;
+  /**
+   * W3C Trace Context of this operation (`traceparent`, and `tracestate` when the caller has
+   * one): what a unary call carries in its metadata, carried per operation because a Session's
+   * metadata is sent once for all of them. The server's span of the operation is then a child of
+   * the caller's span. Optional; ignored by a server that does not trace, and with a cancel.
+   */
+  traceContext: { [key: string]: string };
+}
+
+export interface SessionRequest_TraceContextEntry {
+  key: string;
+  value: string;
 }
 
 /** Abandon an operation in flight. */
@@ -1489,7 +1503,7 @@ export const KeepAliveResponse: MessageFns<KeepAliveResponse> = {
 };
 
 function createBaseSessionRequest(): SessionRequest {
-  return { id: 0, op: undefined };
+  return { id: 0, op: undefined, traceContext: {} };
 }
 
 export const SessionRequest: MessageFns<SessionRequest> = {
@@ -1511,6 +1525,9 @@ export const SessionRequest: MessageFns<SessionRequest> = {
         SessionCancel.encode(message.op.value, writer.uint32(42).fork()).join();
         break;
     }
+    globalThis.Object.entries(message.traceContext).forEach(([key, value]: [string, string]) => {
+      SessionRequest_TraceContextEntry.encode({ key: key as any, value }, writer.uint32(50).fork()).join();
+    });
     return writer;
   },
 
@@ -1567,6 +1584,17 @@ export const SessionRequest: MessageFns<SessionRequest> = {
             message.op = { $case: "cancel", value: SessionCancel.decode(reader, reader.uint32()) };
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            const entry6 = SessionRequest_TraceContextEntry.decode(reader, reader.uint32());
+            if (entry6.value !== undefined) {
+              message.traceContext[entry6.key] = entry6.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1591,6 +1619,33 @@ export const SessionRequest: MessageFns<SessionRequest> = {
         : isSet(object.cancel)
         ? { $case: "cancel", value: SessionCancel.fromJSON(object.cancel) }
         : undefined,
+      traceContext: isObject(object.traceContext)
+        ? (globalThis.Object.entries(object.traceContext) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.trace_context)
+        ? (globalThis.Object.entries(object.trace_context) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -1607,6 +1662,15 @@ export const SessionRequest: MessageFns<SessionRequest> = {
       obj.extend = ExtendRequest.toJSON(message.op.value);
     } else if (message.op?.$case === "cancel") {
       obj.cancel = SessionCancel.toJSON(message.op.value);
+    }
+    if (message.traceContext) {
+      const entries = globalThis.Object.entries(message.traceContext) as [string, string][];
+      if (entries.length > 0) {
+        obj.traceContext = {};
+        entries.forEach(([k, v]) => {
+          obj.traceContext[k] = v;
+        });
+      }
     }
     return obj;
   },
@@ -1643,6 +1707,100 @@ export const SessionRequest: MessageFns<SessionRequest> = {
         break;
       }
     }
+    message.traceContext = (globalThis.Object.entries(object.traceContext ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseSessionRequest_TraceContextEntry(): SessionRequest_TraceContextEntry {
+  return { key: "", value: "" };
+}
+
+export const SessionRequest_TraceContextEntry: MessageFns<SessionRequest_TraceContextEntry> = {
+  encode(message: SessionRequest_TraceContextEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SessionRequest_TraceContextEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSessionRequest_TraceContextEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SessionRequest_TraceContextEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: SessionRequest_TraceContextEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SessionRequest_TraceContextEntry>): SessionRequest_TraceContextEntry {
+    return SessionRequest_TraceContextEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SessionRequest_TraceContextEntry>): SessionRequest_TraceContextEntry {
+    const message = createBaseSessionRequest_TraceContextEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
     return message;
   },
 };
@@ -2806,6 +2964,10 @@ function longToNumber(int64: { toString(): string }): number {
     throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
   }
   return num;
+}
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
 }
 
 function isSet(value: any): boolean {
