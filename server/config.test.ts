@@ -82,7 +82,7 @@ describe('defaults', () => {
       mode: 'redlock',
       defaultTtlMs: 30_000,
       minTtlMs: 100,
-      maxTtlMs: 3_600_000,
+      maxTtlMs: 60_000,
       nodeTimeoutMs: 100,
       connectTimeoutMs: 1_000,
       healthIntervalMs: 1_000,
@@ -209,7 +209,7 @@ describe('invalid configuration is a one-line ConfigError naming the option and 
       ['--default-ttl-ms', 'abc'],
       {},
       'defaultTtlMs',
-      'must be a whole number of milliseconds in [100, 3600000]',
+      'must be a whole number of milliseconds in [100, 60000]',
     ],
     [['--retry-count', '1e3'], {}, 'retryCount', 'must be a whole number in [0, 100], got "1e3"'],
     [['--retry-count', '1.5'], {}, 'retryCount', 'got "1.5"'],
@@ -233,10 +233,10 @@ describe('invalid configuration is a one-line ConfigError naming the option and 
       ['--default-ttl-ms', '50'],
       {},
       'defaultTtlMs',
-      'in [100, 3600000], got "50"; --min-ttl-ms and --max-ttl-ms',
+      'in [100, 60000], got "50"; --min-ttl-ms and --max-ttl-ms',
     ],
     [['--max-ttl-ms', '1000'], {}, 'defaultTtlMs', 'in [100, 1000], got 30000 (the default)'],
-    [[], { REDLEASE_MIN_TTL_MS: '60000' }, 'defaultTtlMs', 'in [60000, 3600000], got 30000 (the default)'],
+    [[], { REDLEASE_MIN_TTL_MS: '40000' }, 'defaultTtlMs', 'in [40000, 60000], got 30000 (the default)'],
     [['--min-ttl-ms', '5000', '--max-ttl-ms', '1000'], {}, 'maxTtlMs', 'must not be below --min-ttl-ms'],
     // node addresses
     [['--nodes', 'localhost'], {}, 'nodes', '"localhost" is not host:port'],
@@ -320,7 +320,7 @@ describe('invalid configuration is a one-line ConfigError naming the option and 
 
   it('gives the exact messages of the documentation', () => {
     expect(configError(['--default-ttl-ms', 'abc']).message).toBe(
-      '--default-ttl-ms (REDLEASE_DEFAULT_TTL_MS): must be a whole number of milliseconds in [100, 3600000], got "abc"',
+      '--default-ttl-ms (REDLEASE_DEFAULT_TTL_MS): must be a whole number of milliseconds in [100, 60000], got "abc"',
     );
     expect(configError([], { REDLEASE_REDIS_PASSWORD_FILE: '/nonexistent/pw' }).message).toBe(
       '--redis-password-file (REDLEASE_REDIS_PASSWORD_FILE): cannot read "/nonexistent/pw": no such file',

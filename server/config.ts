@@ -286,11 +286,14 @@ export const OPTIONS: readonly OptionSpec[] = [
     unit: 'ms',
     flag: '--max-ttl-ms',
     env: 'REDLEASE_MAX_TTL_MS',
-    default: DEFAULTS.maxTtlMs,
+    // Not the engine's 1 h: leases are renewed (KeepAlive), so a long ttl buys a holder nothing, while a
+    // restarted node waits out the max ttl before it votes again (docs/configuration.md, "The max ttl").
+    default: 60_000,
     min: 10,
     max: 24 * H,
     group: 'Leases',
-    description: 'largest ttl_ms accepted; also bounds how long a restarted node is quarantined',
+    description:
+      'largest ttl_ms accepted; also how long a node restarted empty may have to wait before it votes again',
   },
   {
     key: 'retryCount',

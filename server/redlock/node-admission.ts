@@ -2,7 +2,6 @@ import type { Logger } from 'pino';
 import { driftMs, type ResolvedOptions, reservedPrefixes } from './options.js';
 import { quorumOf } from './quorum.js';
 import type { AdmissionStatus, NodeAdmissionPort, NodeIdentity, RedisNode } from './redis-node.js';
-import type { NodeStatus } from './types.js';
 
 /**
  * Where a node stands with this engine's first-contact decision. A node the engine sees for the first time (a
