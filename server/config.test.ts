@@ -101,6 +101,7 @@ describe('defaults', () => {
       streamIdleMs: 300_000,
       shutdownGraceMs: 10_000,
       logLevel: 'info',
+      adminNetworks: ['127.0.0.0/8', '::1/128'],
       clientTokens: [],
     } satisfies ServerConfig);
     expect(config).not.toHaveProperty('tls');
@@ -198,6 +199,25 @@ describe('precedence: flag, then environment variable, then default', () => {
     expect(
       parsed([...tls, ...ca], { REDLEASE_TLS_REQUIRE_CLIENT_CERT: '0' }).config.tls?.requireClientCert,
     ).toBe(false);
+  });
+});
+
+describe('--admin-networks: who may make admin calls without the admin token', () => {
+  it('is loopback by default, and none once an admin token is set (the token alone admits)', () => {
+    expect(parsed([]).config.adminNetworks).toEqual(['127.0.0.0/8', '::1/128']);
+    const token = { REDLEASE_ADMIN_TOKEN: 'admin-token-0123456789' };
+    expect(parsed([], token).config.adminNetworks).toEqual([]);
+    expect(parsed(['--admin-networks', '172.16.37.0/24'], token).config.adminNetworks).toEqual([
+      '172.16.37.0/24',
+    ]);
+  });
+
+  it('takes IPv4 and IPv6 networks and single addresses, from the flag or the variable', () => {
+    expect(
+      parsed(['--admin-networks', ' 172.16.37.0/24, fd00::/8 ,10.1.2.3,::1']).config.adminNetworks,
+    ).toEqual(['172.16.37.0/24', 'fd00::/8', '10.1.2.3/32', '::1/128']);
+    expect(parsed([], { REDLEASE_ADMIN_NETWORKS: '0.0.0.0/0' }).config.adminNetworks).toEqual(['0.0.0.0/0']);
+    expect(parsed(['--admin-networks=']).config.adminNetworks).toEqual([]);
   });
 });
 
@@ -309,6 +329,13 @@ describe('invalid configuration is a one-line ConfigError naming the option and 
     [['--client-tokens-file='], {}, 'clientTokensFile', 'needs a file path'],
     [[], { REDLEASE_REDIS_USERNAME: 'redlease' }, 'redisUsername', 'is set without a password'],
     [[], { REDLEASE_CLIENT_TOKENS: ' , ,' }, 'clientTokens', 'holds no tokens'],
+    // admin networks
+    [['--admin-networks', '172.16.37.0/33'], {}, 'adminNetworks', '"172.16.37.0/33" is not a network'],
+    [['--admin-networks', '172.16.37/24'], {}, 'adminNetworks', '"172.16.37/24" is not a network'],
+    [['--admin-networks', 'fd00::/129'], {}, 'adminNetworks', '"fd00::/129" is not a network'],
+    [['--admin-networks', 'localhost'], {}, 'adminNetworks', '"localhost" is not a network'],
+    [[], { REDLEASE_ADMIN_NETWORKS: '10.0.0.0/x' }, 'adminNetworks', 'write address/prefix'],
+    [[], { REDLEASE_ADMIN_NETWORKS: '10.0.0.0/8,,::1' }, 'adminNetworks', 'entry 2 of'],
   ];
 
   it.each(cases)('%j %j', (argv, env, key, text) => {
