@@ -18,13 +18,15 @@ export interface LostLease {
  * place.
  */
 export class LockLog {
-  private readonly held = new HeldLeases();
+  private readonly held: HeldLeases;
 
   constructor(
     private readonly log: Logger,
     /** Told of every outcome (the metrics). */
     private readonly events: LockEvents = NO_EVENTS,
-  ) {}
+  ) {
+    this.held = new HeldLeases((ms, end) => events.held(ms, end));
+  }
 
   /** Leases granted or extended through this server that are still within their validity, as far as it knows. */
   get heldCount(): number {
@@ -83,7 +85,7 @@ export class LockLog {
 
   released(resource: string, lockId: string, result: ReleaseResult, durationMs: number): void {
     this.events.release(result.released ? 'released' : 'not_held');
-    this.held.ended(resource, lockId);
+    this.held.ended(resource, lockId, result.released ? 'released' : 'lost');
     this.log.info(
       {
         event: 'released',
@@ -122,7 +124,7 @@ export class LockLog {
   /** `gone`: the engine said this lock id no longer holds the resource. */
   extendFailed(error: unknown, resource: string, lockId: string, gone: boolean): void {
     this.events.extend(failureOutcome(error));
-    if (gone) this.held.ended(resource, lockId);
+    if (gone) this.held.ended(resource, lockId, 'lost');
   }
 
   /** Something went wrong beside a lock operation (no lock event): logged at WARN. */
@@ -133,7 +135,7 @@ export class LockLog {
   /** A lease kept alive on a stream was lost: reported once per lease, at WARN. */
   lost(lease: LostLease, kind: LossKind, reason: string): void {
     this.events.lost(kind);
-    this.held.ended(lease.resource, lease.lockId);
+    this.held.ended(lease.resource, lease.lockId, 'lost');
     this.log.warn(
       {
         event: 'lost',
