@@ -79,7 +79,7 @@ module.exports = {
       name: 'product-not-to-tests',
       comment: 'Product code and tooling never import test code; shared helpers live outside test/.',
       severity: 'error',
-      from: { path: '^(server|client/src|workers|scripts|bench|ghz)/', pathNot: '[.]test[.]ts$' },
+      from: { path: '^(server|client/src|workers|scripts|bench|ghz|k6)/', pathNot: '[.]test[.]ts$' },
       to: { path: '^test/' },
     },
   ],
