@@ -45,6 +45,8 @@ const LAB_MAX_TTL_MS = 30_000;
 /** Metric families the dashboard must show (the panels the issue asks for). */
 const REQUIRED_FAMILIES = [
   'redlease_acquisitions_total',
+  'redlease_wait_seconds',
+  'redlease_hold_seconds',
   'redlease_handoff_seconds',
   'redlease_rpc_duration_seconds',
   'redlease_held_locks',
@@ -59,6 +61,34 @@ const REQUIRED_FAMILIES = [
   'process_cpu_seconds_total',
   'process_resident_memory_bytes',
 ];
+/** The lab's dashboard, by the name it is opened by, and what it must show: panel title and query, per item. */
+const LAB_DASHBOARD = 'Distributed Locks Dashboard';
+const Q = (quantile: string, family: string): RegExp =>
+  new RegExp(
+    `histogram_quantile\\(${quantile.replace('.', '\\.')}, sum by \\(le\\) \\(rate\\(${family}_bucket\\[`,
+  );
+const LAB_PANELS: Record<string, RegExp[]> = {
+  'the acquisition rate by result': [/sum by \(result\) \(rate\(redlease_acquisitions_total\[/],
+  'contention: held refusals and queued acquires per second, waiters, queue-wait p50 and p99': [
+    /sum\(rate\(redlease_acquisitions_total\{result="held"\}\[/,
+    /sum\(rate\(redlease_wait_seconds_count\[/,
+    /^Waiters.*: sum\(redlease_waiters\)$/,
+    Q('0.5', 'redlease_wait_seconds'),
+    Q('0.99', 'redlease_wait_seconds'),
+  ],
+  'the hold duration': [Q('0.5', 'redlease_hold_seconds'), Q('0.99', 'redlease_hold_seconds')],
+  'the hand-off latency': [Q('0.5', 'redlease_handoff_seconds'), Q('0.99', 'redlease_handoff_seconds')],
+  'leases lost by reason': [/sum by \(reason\) \(increase\(redlease_leases_lost_total\[/],
+  'nodes up, voting and quarantined': [
+    /^Node up: redlease_node_up$/,
+    /^Node voting: redlease_node_voting$/,
+    /^Node quarantined: redlease_node_quarantined$/,
+  ],
+  'quorum and mode': [
+    /^Quorum and mode: min\(redlease_quorum_available\)$/,
+    /^Quorum and mode: max by \(mode\) \(redlease_mode\) == 1$/,
+  ],
+};
 /** Every metric family the server exports (histograms without their series suffixes): the source of truth. */
 const EXPORTED = new Set(new Metrics().names());
 const HISTOGRAM_SERIES = /_(bucket|sum|count)$/;
@@ -339,6 +369,7 @@ interface Panel {
 }
 interface Dashboard {
   uid?: string;
+  title?: string;
   schemaVersion?: number;
   panels?: Panel[];
 }
@@ -843,13 +874,13 @@ describe('Grafana', () => {
     }
   });
 
-  it('has the redlease dashboard (uid redlease, schemaVersion ≥ 36), every panel on the datasource', () => {
+  it('has the "Distributed Locks Dashboard" (schemaVersion ≥ 36), every panel on the datasource', () => {
     const uids = datasources().map((d) => d.uid);
     const all = dashboards();
     expect(
-      all.map((d) => d.dashboard.uid),
-      'dashboard uids',
-    ).toContain('redlease');
+      all.map((d) => d.dashboard.title),
+      'dashboard titles',
+    ).toContain(LAB_DASHBOARD);
     const problems: string[] = [];
     for (const { file, dashboard } of all) {
       if ((dashboard.schemaVersion ?? 0) < 36) {
@@ -869,6 +900,16 @@ describe('Grafana', () => {
       }
     }
     expect(problems).toEqual([]);
+  });
+
+  it.each(Object.keys(LAB_PANELS))('shows %s', (what) => {
+    const dashboard = dashboards().find((d) => d.dashboard.title === LAB_DASHBOARD)?.dashboard;
+    expect(dashboard, LAB_DASHBOARD).toBeDefined();
+    const queries = allPanels(dashboard!).flatMap((panel) =>
+      (panel.targets ?? []).map((t) => `${panel.title}: ${t.expr ?? ''}`),
+    );
+    const missing = LAB_PANELS[what]!.filter((wanted) => !queries.some((q) => wanted.test(q)));
+    expect(missing, `no panel query matches (panel title: query)\n${queries.join('\n')}`).toEqual([]);
   });
 
   it('queries only metrics the server exports', () => {
