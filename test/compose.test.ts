@@ -475,7 +475,7 @@ function servicesOf(command: string): string[] | undefined {
       if (VALUE_FLAGS.has(word)) i++;
       continue;
     }
-    names.push(word);
+    if (!word.startsWith('<')) names.push(word); // `<service>`: a placeholder, not a name
     if (ONE_SERVICE.has(sub)) break;
   }
   return names;
@@ -603,6 +603,7 @@ describe('docker compose commands in the docs', () => {
     expect(servicesOf('docker compose exec -T lab37-redis-1 redis-cli ping')).toEqual(['lab37-redis-1']);
     expect(servicesOf('docker compose -f other.yml start a b')).toEqual(['a', 'b']);
     expect(servicesOf('docker compose down -v')).toBeUndefined();
+    expect(servicesOf('docker compose logs -f <service')).toEqual([]);
     expect(
       composeCommands('`docker compose stop x` and\n```sh\ndocker compose run --rm k6 \\\n  run y # z\n```'),
     ).toEqual(['docker compose stop x', 'docker compose run --rm k6 run y']);
