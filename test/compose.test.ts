@@ -405,6 +405,24 @@ function family(name: string): string {
 /** The docs whose `docker compose …` commands a reader types against this compose file. */
 const DOCS = ['docs/lab.md', 'docs/compose.md', 'README.md', 'k6/README.md'];
 
+/** The compose commands of the lab document (lab 37), in its order: readers type these. */
+const LAB_COMMANDS = [
+  'docker compose up --build -d',
+  'docker compose ps',
+  'docker compose logs -f lab37-worker-1 lab37-worker-2 lab37-worker-3',
+  'docker compose stop lab37-redis-1',
+  'docker compose stop lab37-redis-2',
+  'docker compose start lab37-redis-1 lab37-redis-2',
+  'docker compose start lab37-redis-1',
+  'docker compose run --rm lab37-k6 run /scripts/lock-contention.js',
+  'docker compose run --rm lab37-k6 run /scripts/redis-failure.js',
+  'docker compose start lab37-redis-2',
+  'docker compose down -v',
+  'docker compose logs -f',
+  'docker compose exec lab37-redis-1 redis-cli ping',
+  'docker compose logs lab37-otel-collector',
+];
+
 /** Subcommands that take service names, and for `run`/`exec` the one service before the command to run. */
 const ONE_SERVICE = new Set(['run', 'exec']);
 const MANY_SERVICES = new Set([
@@ -594,6 +612,11 @@ describe('docker compose commands in the docs', () => {
         .map((name) => `${name} in: ${command}`),
     );
     expect(unknown, `${doc}: services docker-compose.yml does not define`).toEqual([]);
+  });
+
+  it('docs/lab.md shows every compose command the lab document types, as it types them', () => {
+    const shown = new Set(composeCommands(read('docs/lab.md')));
+    expect(LAB_COMMANDS.filter((command) => !shown.has(command))).toEqual([]);
   });
 
   it('reads the services of a command, past its flags', () => {
