@@ -89,7 +89,7 @@ module.exports = {
       comment: 'Product code and tooling never import test code; shared helpers live outside test/.',
       severity: 'error',
       from: {
-        path: '^(server|client/src|telemetry|workers|scripts|bench|ghz|chaos|testkit)/',
+        path: '^(server|client/src|telemetry|workers|scripts|bench|ghz|k6|chaos|testkit)/',
         pathNot: '[.]test[.]ts$',
       },
       to: { path: '^test/' },

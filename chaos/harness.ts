@@ -516,7 +516,7 @@ export class Harness {
   }
 
   /**
-   * A node restarted empty cannot vote until the server's quarantine lets it (lock-delay, L5). How long that
+   * A node restarted empty cannot vote until the server's restart quarantine lets it (L5). How long that
    * is the server decides (shorter when it finds no live locks), so the harness asks it: polled over the lab
    * API's node status every 50 ms while any node is amnesiac.
    */

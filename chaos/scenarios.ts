@@ -201,7 +201,7 @@ export const SCENARIOS: Scenario[] = [
           } else await sleep(50);
         }
         await waitFor(
-          'R2 to vote again after its lock-delay',
+          'R2 to vote again after its restart quarantine',
           async () => (await nodeStatus(h))[1]?.voting === true,
           10_000,
         );

@@ -4,6 +4,9 @@
 # Installs what is missing first (redis-server with apt, npm dependencies with npm ci; see scripts/lib/ensure-deps.sh),
 # then runs scripts/demo.ts. Extra arguments go to it (--help lists them). Control the nodes from another terminal
 # with `npm run nodes -- <stop|start|restart|pause|resume|status> <redis-1|redis-2|redis-3|store>`.
+# package.json runs this file with `exec`, and it execs the launcher in turn: npm forwards SIGINT and SIGTERM to its
+# own child only, so without a terminal (where Ctrl-C reaches every process of the foreground group) a signal sent
+# to npm reaches the launcher only if the launcher is that child, not a shell waiting for it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/lib/ensure-deps.sh

@@ -35,7 +35,8 @@ Actions:
   resume <node>     SIGCONT
   status            state, pid and address of every process of the demo
 
-Nodes: redis-1, redis-2, redis-3 (or 1, 2, 3), store (the workers' FencedStore)
+Nodes: redis-1, redis-2, redis-3 (or 1, 2, 3), store (the workers' FencedStore); the compose lab's names
+(lab37-redis-1 … lab37-redis-3, lab37-redis-store) are accepted too
 
 Options:
   --state-dir <dir>  the demo's state dir, if it was started with one (default: $REDLEASE_DEMO_STATE_DIR,

@@ -12,10 +12,11 @@ ensure_node_modules
 
 echo "==> generated code is current"
 bash scripts/gen-check.sh
-echo "==> lint (biome, buf), types (tsc --noEmit) and the import rules (.dependency-cruiser.cjs)"
+echo "==> lint (biome, buf), types (tsc --noEmit; the k6 scripts against @types/k6) and the import rules (.dependency-cruiser.cjs)"
 npx biome check --error-on-warnings .
 npx buf lint
 npx tsc -p tsconfig.json --noEmit
+npx tsc -p k6/tsconfig.json
 npm run -s deps:check
 
 echo "==> compile the server as the container image does (test/compiled-server.test.ts runs it)"

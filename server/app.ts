@@ -8,7 +8,7 @@ import { LockServiceDefinition } from '../gen/redlease/v1/lock.js';
 import { describeTracing } from '../telemetry/tracing.js';
 import { hostPort, type ServerConfig } from './config.js';
 import { Coordinator } from './coordinator/coordinator.js';
-import { Authenticator } from './edge/auth.js';
+import { AdminNetworks, Authenticator } from './edge/auth.js';
 import { adminService } from './grpc/admin-service.js';
 import { authentication } from './grpc/authentication.js';
 import { callMetrics } from './grpc/call-metrics.js';
@@ -94,6 +94,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
   // One set of access rules for both edges.
   const authenticator = new Authenticator({
     adminToken: config.adminToken,
+    adminNetworks: new AdminNetworks(config.adminNetworks),
     clientTokens: config.clientTokens,
   });
 

@@ -82,7 +82,7 @@ describe('defaults', () => {
       mode: 'redlock',
       defaultTtlMs: 30_000,
       minTtlMs: 100,
-      maxTtlMs: 3_600_000,
+      maxTtlMs: 60_000,
       nodeTimeoutMs: 100,
       connectTimeoutMs: 1_000,
       healthIntervalMs: 1_000,
@@ -101,6 +101,7 @@ describe('defaults', () => {
       streamIdleMs: 300_000,
       shutdownGraceMs: 10_000,
       logLevel: 'info',
+      adminNetworks: ['127.0.0.0/8', '::1/128'],
       clientTokens: [],
     } satisfies ServerConfig);
     expect(config).not.toHaveProperty('tls');
@@ -201,6 +202,25 @@ describe('precedence: flag, then environment variable, then default', () => {
   });
 });
 
+describe('--admin-networks: who may make admin calls without the admin token', () => {
+  it('is loopback by default, and none once an admin token is set (the token alone admits)', () => {
+    expect(parsed([]).config.adminNetworks).toEqual(['127.0.0.0/8', '::1/128']);
+    const token = { REDLEASE_ADMIN_TOKEN: 'admin-token-0123456789' };
+    expect(parsed([], token).config.adminNetworks).toEqual([]);
+    expect(parsed(['--admin-networks', '172.16.37.0/24'], token).config.adminNetworks).toEqual([
+      '172.16.37.0/24',
+    ]);
+  });
+
+  it('takes IPv4 and IPv6 networks and single addresses, from the flag or the variable', () => {
+    expect(
+      parsed(['--admin-networks', ' 172.16.37.0/24, fd00::/8 ,10.1.2.3,::1']).config.adminNetworks,
+    ).toEqual(['172.16.37.0/24', 'fd00::/8', '10.1.2.3/32', '::1/128']);
+    expect(parsed([], { REDLEASE_ADMIN_NETWORKS: '0.0.0.0/0' }).config.adminNetworks).toEqual(['0.0.0.0/0']);
+    expect(parsed(['--admin-networks=']).config.adminNetworks).toEqual([]);
+  });
+});
+
 describe('invalid configuration is a one-line ConfigError naming the option and what to fix', () => {
   /** [argv, env, option the message must start with (flag and variable), text it must contain] */
   const cases: [string[], Env, OptionSpec['key'] | null, string][] = [
@@ -209,7 +229,7 @@ describe('invalid configuration is a one-line ConfigError naming the option and 
       ['--default-ttl-ms', 'abc'],
       {},
       'defaultTtlMs',
-      'must be a whole number of milliseconds in [100, 3600000]',
+      'must be a whole number of milliseconds in [100, 60000]',
     ],
     [['--retry-count', '1e3'], {}, 'retryCount', 'must be a whole number in [0, 100], got "1e3"'],
     [['--retry-count', '1.5'], {}, 'retryCount', 'got "1.5"'],
@@ -233,10 +253,10 @@ describe('invalid configuration is a one-line ConfigError naming the option and 
       ['--default-ttl-ms', '50'],
       {},
       'defaultTtlMs',
-      'in [100, 3600000], got "50"; --min-ttl-ms and --max-ttl-ms',
+      'in [100, 60000], got "50"; --min-ttl-ms and --max-ttl-ms',
     ],
     [['--max-ttl-ms', '1000'], {}, 'defaultTtlMs', 'in [100, 1000], got 30000 (the default)'],
-    [[], { REDLEASE_MIN_TTL_MS: '60000' }, 'defaultTtlMs', 'in [60000, 3600000], got 30000 (the default)'],
+    [[], { REDLEASE_MIN_TTL_MS: '40000' }, 'defaultTtlMs', 'in [40000, 60000], got 30000 (the default)'],
     [['--min-ttl-ms', '5000', '--max-ttl-ms', '1000'], {}, 'maxTtlMs', 'must not be below --min-ttl-ms'],
     // node addresses
     [['--nodes', 'localhost'], {}, 'nodes', '"localhost" is not host:port'],
@@ -309,6 +329,13 @@ describe('invalid configuration is a one-line ConfigError naming the option and 
     [['--client-tokens-file='], {}, 'clientTokensFile', 'needs a file path'],
     [[], { REDLEASE_REDIS_USERNAME: 'redlease' }, 'redisUsername', 'is set without a password'],
     [[], { REDLEASE_CLIENT_TOKENS: ' , ,' }, 'clientTokens', 'holds no tokens'],
+    // admin networks
+    [['--admin-networks', '172.16.37.0/33'], {}, 'adminNetworks', '"172.16.37.0/33" is not a network'],
+    [['--admin-networks', '172.16.37/24'], {}, 'adminNetworks', '"172.16.37/24" is not a network'],
+    [['--admin-networks', 'fd00::/129'], {}, 'adminNetworks', '"fd00::/129" is not a network'],
+    [['--admin-networks', 'localhost'], {}, 'adminNetworks', '"localhost" is not a network'],
+    [[], { REDLEASE_ADMIN_NETWORKS: '10.0.0.0/x' }, 'adminNetworks', 'write address/prefix'],
+    [[], { REDLEASE_ADMIN_NETWORKS: '10.0.0.0/8,,::1' }, 'adminNetworks', 'entry 2 of'],
   ];
 
   it.each(cases)('%j %j', (argv, env, key, text) => {
@@ -320,7 +347,7 @@ describe('invalid configuration is a one-line ConfigError naming the option and 
 
   it('gives the exact messages of the documentation', () => {
     expect(configError(['--default-ttl-ms', 'abc']).message).toBe(
-      '--default-ttl-ms (REDLEASE_DEFAULT_TTL_MS): must be a whole number of milliseconds in [100, 3600000], got "abc"',
+      '--default-ttl-ms (REDLEASE_DEFAULT_TTL_MS): must be a whole number of milliseconds in [100, 60000], got "abc"',
     );
     expect(configError([], { REDLEASE_REDIS_PASSWORD_FILE: '/nonexistent/pw' }).message).toBe(
       '--redis-password-file (REDLEASE_REDIS_PASSWORD_FILE): cannot read "/nonexistent/pw": no such file',

@@ -18,6 +18,7 @@ import {
   parseTracingSettings,
   type TracingSettings,
 } from '../telemetry/settings.js';
+import { LOOPBACK_NETWORKS, parseNetworks } from './edge/auth.js';
 import { DEFAULTS } from './redlock/options.js';
 import type { Mode } from './redlock/types.js';
 
@@ -75,8 +76,10 @@ export interface ServerConfig {
   /** Time in-flight calls get on SIGTERM before they are cancelled. */
   shutdownGraceMs: number;
   logLevel: LogLevel;
-  /** Unset: admin calls are accepted from loopback only. */
+  /** Unset: admin calls are accepted only from `adminNetworks`. */
   adminToken?: string;
+  /** CIDRs (`address/prefix`) whose peers may make admin calls without the admin token; may be empty. */
+  adminNetworks: string[];
   /** Bearer tokens accepted from clients; empty = no client authentication. */
   clientTokens: string[];
   tls?: TlsConfig;
@@ -139,6 +142,7 @@ export type OptionSpec = Common &
     | { type: 'choice'; key: 'mode' | 'logLevel'; default: string; choices: readonly string[] }
     | { type: 'string'; key: 'keyPrefix' | 'redisUsername'; default?: string }
     | { type: 'nodes'; key: 'nodes'; default: string }
+    | { type: 'networks'; key: 'adminNetworks'; default: string }
     | { type: 'listen'; key: 'grpcListen' | 'httpListen'; default: string }
     /** A secret given directly: environment only. */
     | { type: 'secret'; key: 'redisPassword' | 'adminToken' | 'clientTokens' }
@@ -313,11 +317,14 @@ export const OPTIONS: readonly OptionSpec[] = [
     unit: 'ms',
     flag: '--max-ttl-ms',
     env: 'REDLEASE_MAX_TTL_MS',
-    default: DEFAULTS.maxTtlMs,
+    // Not the engine's 1 h: leases are renewed (KeepAlive), so a long ttl buys a holder nothing, while a
+    // restarted node waits out the max ttl before it votes again (docs/configuration.md, "The max ttl").
+    default: 60_000,
     min: 10,
     max: 24 * H,
     group: 'Leases',
-    description: 'largest ttl_ms accepted; also bounds how long a restarted node is quarantined',
+    description:
+      'largest ttl_ms accepted; also how long a node restarted empty may have to wait before it votes again',
   },
   {
     key: 'retryCount',
@@ -479,7 +486,17 @@ export const OPTIONS: readonly OptionSpec[] = [
     type: 'secret',
     env: 'REDLEASE_ADMIN_TOKEN',
     group: 'Security',
-    description: 'bearer token for admin calls; unset: admin calls are accepted from loopback only',
+    description: 'bearer token for admin calls; unset: admin calls are accepted only from --admin-networks',
+  },
+  {
+    key: 'adminNetworks',
+    type: 'networks',
+    flag: '--admin-networks',
+    env: 'REDLEASE_ADMIN_NETWORKS',
+    default: LOOPBACK_NETWORKS.join(','),
+    group: 'Security',
+    description:
+      "networks whose peers may make admin calls without the admin token, comma-separated CIDRs (172.16.37.0/24, fd00::/8); --admin-networks='' for none. Unset with an admin token configured: none",
   },
   {
     key: 'adminTokenFile',
@@ -638,6 +655,8 @@ function valueName(spec: OptionSpec): string {
       return spec.key === 'mode' ? '<mode>' : '<level>';
     case 'nodes':
       return '<host:port,...>';
+    case 'networks':
+      return '<cidr,...>';
     case 'listen':
       return '<host:port>';
     case 'file':
@@ -717,6 +736,15 @@ export function parseConfig(
   const admin = secrets.single(option('adminToken'), option('adminTokenFile'));
   const adminToken = admin === undefined ? undefined : secrets.token(admin, 'the admin token');
   const clientTokens = secrets.clientTokens();
+  // Loopback by default; with an admin token and no list given, the token alone admits (as before the list).
+  const networksSpec = option('adminNetworks');
+  const networksText = get(networksSpec);
+  let adminNetworks: string[];
+  try {
+    adminNetworks = parseNetworks(networksText ?? (adminToken === undefined ? networksSpec.default : ''));
+  } catch (error) {
+    throw fail(networksSpec, (error as Error).message);
+  }
   if (admin && clientTokens.includes(admin.value)) {
     throw fail(admin.spec, 'the admin token is also a client token; give admins a token of their own');
   }
@@ -766,6 +794,7 @@ export function parseConfig(
     keyPrefix,
     logLevel: parseChoice(option('logLevel'), get(option('logLevel')), LOG_LEVELS),
     ...(adminToken !== undefined && { adminToken }),
+    adminNetworks,
     clientTokens,
     ...(tls && { tls }),
     ...(tracing && { tracing }),

@@ -7,12 +7,15 @@
  * nothing is counted twice and no timer runs for them.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { Coordinator, LockEvents, LossKind, NodeStatus, Outcome } from './coordinator/index.js';
+import type { Coordinator, HoldEnd, LockEvents, LossKind, NodeStatus, Outcome } from './coordinator/index.js';
 
 /** Seconds; from a fast loopback round trip (0.5 ms) to a long queued wait. */
 const LATENCY_BUCKETS = [
   0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
 ];
+
+/** Seconds; how long locks are held, from a quick critical section (10 ms) to a lease renewed for an hour. */
+const HOLD_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];
 
 export type Transport = 'grpc' | 'http';
 
@@ -63,6 +66,14 @@ export class Metrics implements LockEvents {
     help: 'Time Acquire calls spent in a wait queue, by outcome (acquired, held = the wait ran out, cancelled, unavailable, shutdown, error)',
     labelNames: ['outcome'],
     buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  private readonly holdSeconds = new Histogram({
+    name: 'redlease_hold_seconds',
+    help: 'How long leases granted through this server were held, from the grant to their end (released by the holder, lost, or expired without a word), by end',
+    labelNames: ['end'],
+    buckets: HOLD_BUCKETS,
     registers: [this.registry],
   });
 
@@ -213,6 +224,10 @@ export class Metrics implements LockEvents {
 
   lost(kind: LossKind): void {
     this.leasesLost.inc({ reason: kind });
+  }
+
+  held(ms: number, end: HoldEnd): void {
+    this.holdSeconds.observe({ end }, Math.max(0, ms) / 1000);
   }
 
   private nodes(): NodeRow[] {

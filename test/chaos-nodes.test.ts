@@ -30,7 +30,7 @@ describe('chaos: Redis node faults', { timeout: 60_000 }, () => {
     expect(report.stats.faults).toBeGreaterThanOrEqual(6);
   });
 
-  it('F21: all three nodes restart empty: nothing granted during the lock-delay, tokens keep growing', async () => {
+  it('F21: all three nodes restart empty: nothing granted during the restart quarantine, tokens keep growing', async () => {
     const { report } = await chaos('F21');
     expect(report.valid).toBe(true);
     expect(report.checks.S3.valid).toBe(true);

@@ -5,6 +5,7 @@ import { Script } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { parseConfig, type ServerConfig } from '../server/config.js';
+import { AdminNetworks } from '../server/edge/auth.js';
 import { Metrics } from '../server/metrics.js';
 import { parseOptions, type WorkerOptions } from '../workers/options.js';
 
@@ -16,12 +17,36 @@ import { parseOptions, type WorkerOptions } from '../workers/options.js';
  */
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const LOCK_NODES = ['redis-1', 'redis-2', 'redis-3'];
-const WORKERS = ['worker-1', 'worker-2', 'worker-3'];
-const SERVICES = [...LOCK_NODES, 'redis-store', 'server', ...WORKERS, 'prometheus', 'grafana'];
+// The lab document's names (docs/lab.md): its readers type `docker compose stop lab37-redis-1` as written.
+const LOCK_NODES = ['lab37-redis-1', 'lab37-redis-2', 'lab37-redis-3'];
+const STORE = 'lab37-redis-store';
+const SERVER = 'lab37-lock-service';
+const WORKERS = ['lab37-worker-1', 'lab37-worker-2', 'lab37-worker-3'];
+const PROMETHEUS = 'lab37-prometheus';
+const GRAFANA = 'lab37-grafana';
+const COLLECTOR = 'lab37-otel-collector';
+const JAEGER = 'lab37-jaeger';
+const K6 = 'lab37-k6';
+const SERVICES = [...LOCK_NODES, STORE, SERVER, ...WORKERS, PROMETHEUS, GRAFANA, COLLECTOR, JAEGER, K6];
+/** The lab's ports on the host (its architecture and its table of UIs). */
+const HOST_PORTS: Record<string, string[]> = {
+  'lab37-redis-1': ['6381:6379'],
+  'lab37-redis-2': ['6382:6379'],
+  'lab37-redis-3': ['6383:6379'],
+  [SERVER]: ['50051:50051', '8000:8000'],
+  [PROMETHEUS]: ['9090:9090'],
+  [GRAFANA]: ['3001:3000'],
+  [JAEGER]: ['16686:16686'],
+};
+/** The lab's k6 scripts, which it runs as /scripts/<name> in the k6 service. */
+const K6_SCRIPTS = ['lock-contention.js', 'redis-failure.js'];
+/** The max ttl compose and the demo run with: a node restarted empty votes again within 30 s. */
+const LAB_MAX_TTL_MS = 30_000;
 /** Metric families the dashboard must show (the panels the issue asks for). */
 const REQUIRED_FAMILIES = [
   'redlease_acquisitions_total',
+  'redlease_wait_seconds',
+  'redlease_hold_seconds',
   'redlease_handoff_seconds',
   'redlease_rpc_duration_seconds',
   'redlease_held_locks',
@@ -36,6 +61,34 @@ const REQUIRED_FAMILIES = [
   'process_cpu_seconds_total',
   'process_resident_memory_bytes',
 ];
+/** The lab's dashboard, by the name it is opened by, and what it must show: panel title and query, per item. */
+const LAB_DASHBOARD = 'Distributed Locks Dashboard';
+const Q = (quantile: string, family: string): RegExp =>
+  new RegExp(
+    `histogram_quantile\\(${quantile.replace('.', '\\.')}, sum by \\(le\\) \\(rate\\(${family}_bucket\\[`,
+  );
+const LAB_PANELS: Record<string, RegExp[]> = {
+  'the acquisition rate by result': [/sum by \(result\) \(rate\(redlease_acquisitions_total\[/],
+  'contention: held refusals and queued acquires per second, waiters, queue-wait p50 and p99': [
+    /sum\(rate\(redlease_acquisitions_total\{result="held"\}\[/,
+    /sum\(rate\(redlease_wait_seconds_count\[/,
+    /^Waiters.*: sum\(redlease_waiters\)$/,
+    Q('0.5', 'redlease_wait_seconds'),
+    Q('0.99', 'redlease_wait_seconds'),
+  ],
+  'the hold duration': [Q('0.5', 'redlease_hold_seconds'), Q('0.99', 'redlease_hold_seconds')],
+  'the hand-off latency': [Q('0.5', 'redlease_handoff_seconds'), Q('0.99', 'redlease_handoff_seconds')],
+  'leases lost by reason': [/sum by \(reason\) \(increase\(redlease_leases_lost_total\[/],
+  'nodes up, voting and quarantined': [
+    /^Node up: redlease_node_up$/,
+    /^Node voting: redlease_node_voting$/,
+    /^Node quarantined: redlease_node_quarantined$/,
+  ],
+  'quorum and mode': [
+    /^Quorum and mode: min\(redlease_quorum_available\)$/,
+    /^Quorum and mode: max by \(mode\) \(redlease_mode\) == 1$/,
+  ],
+};
 /** Every metric family the server exports (histograms without their series suffixes): the source of truth. */
 const EXPORTED = new Set(new Metrics().names());
 const HISTOGRAM_SERIES = /_(bucket|sum|count)$/;
@@ -73,6 +126,7 @@ interface Service {
   depends_on?: string[] | Record<string, { condition?: string }>;
   healthcheck?: { test?: string | string[] };
   volumes?: (string | { type?: string; source?: string; target?: string })[];
+  profiles?: string[];
 }
 
 const compose = yamlFile('docker-compose.yml');
@@ -111,6 +165,15 @@ function ports(svc: Service): string[] {
       .split(':')
       .slice(-2)
       .join(':');
+  });
+}
+
+/** The host address each published port is bound to (`127.0.0.1:8000:8000` → 127.0.0.1; none: all, ''). */
+function hostIps(svc: Service): string[] {
+  return (svc.ports ?? []).map((port) => {
+    if (typeof port === 'object') return '';
+    const parts = String(port).split(':');
+    return parts.length === 3 ? parts[0]! : '';
   });
 }
 
@@ -174,9 +237,9 @@ function sourceOf(entry: string): string {
 }
 
 function serverConfig(): { config: ServerConfig; warnings: string[]; entry: string } {
-  const { entry, args } = nodeCommand('service server', commandOf('server'));
-  const parsed = parseConfig(args, environment(service('server'))); // throws a ConfigError naming the flag
-  if ('help' in parsed) throw new Error('service server: the command asks for --help');
+  const { entry, args } = nodeCommand(`service ${SERVER}`, commandOf(SERVER));
+  const parsed = parseConfig(args, environment(service(SERVER))); // throws a ConfigError naming the flag
+  if ('help' in parsed) throw new Error(`service ${SERVER}: the command asks for --help`);
   return { ...parsed, entry };
 }
 
@@ -263,7 +326,7 @@ const PROVISIONING = '/etc/grafana/provisioning';
 
 /** The provisioning files of one kind, read through grafana's bind mounts. */
 function provisioning<T>(kind: 'datasources' | 'dashboards'): T[] {
-  const dir = hostPath(service('grafana'), `${PROVISIONING}/${kind}`);
+  const dir = hostPath(service(GRAFANA), `${PROVISIONING}/${kind}`);
   if (!dir || !existsSync(join(ROOT, dir))) {
     throw new Error(`grafana: no repo folder is mounted at ${PROVISIONING}/${kind}`);
   }
@@ -283,7 +346,7 @@ function dashboardFiles(): string[] {
   const files: string[] = [];
   for (const provider of provisioning<File>('dashboards').flatMap((file) => file.providers ?? [])) {
     const path = provider.options?.path;
-    const dir = path === undefined ? undefined : hostPath(service('grafana'), path);
+    const dir = path === undefined ? undefined : hostPath(service(GRAFANA), path);
     if (!dir || !existsSync(join(ROOT, dir)) || !statSync(join(ROOT, dir)).isDirectory()) {
       throw new Error(
         `grafana: the dashboard provider's path ${path} is not a repo folder mounted into grafana`,
@@ -306,6 +369,7 @@ interface Panel {
 }
 interface Dashboard {
   uid?: string;
+  title?: string;
   schemaVersion?: number;
   panels?: Panel[];
 }
@@ -336,17 +400,116 @@ function family(name: string): string {
   return EXPORTED.has(name) ? name : name.replace(HISTOGRAM_SERIES, '');
 }
 
+// ---- docker compose commands in the docs ----
+
+/** The docs whose `docker compose …` commands a reader types against this compose file. */
+const DOCS = ['docs/lab.md', 'docs/compose.md', 'README.md', 'k6/README.md'];
+
+/** The compose commands of the lab document (lab 37), in its order: readers type these. */
+const LAB_COMMANDS = [
+  'docker compose up --build -d',
+  'docker compose ps',
+  'docker compose logs -f lab37-worker-1 lab37-worker-2 lab37-worker-3',
+  'docker compose stop lab37-redis-1',
+  'docker compose stop lab37-redis-2',
+  'docker compose start lab37-redis-1 lab37-redis-2',
+  'docker compose start lab37-redis-1',
+  'docker compose run --rm lab37-k6 run /scripts/lock-contention.js',
+  'docker compose run --rm lab37-k6 run /scripts/redis-failure.js',
+  'docker compose start lab37-redis-2',
+  'docker compose down -v',
+  'docker compose logs -f',
+  'docker compose exec lab37-redis-1 redis-cli ping',
+  'docker compose logs lab37-otel-collector',
+];
+
+/** Subcommands that take service names, and for `run`/`exec` the one service before the command to run. */
+const ONE_SERVICE = new Set(['run', 'exec']);
+const MANY_SERVICES = new Set([
+  'up',
+  'start',
+  'stop',
+  'restart',
+  'logs',
+  'pause',
+  'unpause',
+  'ps',
+  'kill',
+  'rm',
+  'build',
+  'pull',
+  'create',
+  'top',
+]);
+/** Flags that take a value, so that the value is not read as a service name: before the subcommand, and after it
+ *  (where `-f` is `logs --follow`, and `-p` is `run --publish`). */
+const GLOBAL_VALUE_FLAGS = new Set(['-f', '--file', '-p', '--project-name', '--profile', '--env-file']);
+const VALUE_FLAGS = new Set([
+  '-e',
+  '--env',
+  '--name',
+  '-w',
+  '--workdir',
+  '-u',
+  '--user',
+  '--entrypoint',
+  '-v',
+  '--volume',
+  '-p',
+  '--publish',
+  '-t',
+  '--timeout',
+  '--tail',
+  '-n',
+  '--since',
+  '--until',
+  '--scale',
+  '--index',
+  '-l',
+  '--label',
+  '--signal',
+  '-s',
+]);
+
+/** Every `docker compose …` command in `text` (in code, inline or fenced), up to a shell operator or comment. */
+function composeCommands(text: string): string[] {
+  const commands: string[] = [];
+  const joined = text.replace(/\s*\\\n\s*/g, ' ');
+  for (const match of joined.matchAll(/docker compose [^\n`|;&>#)]*/g)) commands.push(match[0].trim());
+  return commands;
+}
+
+/** The services a command names, or undefined when its subcommand names none (down, config, version…). */
+function servicesOf(command: string): string[] | undefined {
+  const words = command.split(/\s+/).slice(2);
+  let i = 0;
+  while (words[i]?.startsWith('-')) i += GLOBAL_VALUE_FLAGS.has(words[i]!) ? 2 : 1;
+  const sub = words[i++];
+  if (sub === undefined || !(ONE_SERVICE.has(sub) || MANY_SERVICES.has(sub))) return undefined;
+  const names: string[] = [];
+  for (; i < words.length; i++) {
+    const word = words[i]!;
+    if (word.startsWith('-')) {
+      if (VALUE_FLAGS.has(word)) i++;
+      continue;
+    }
+    if (!word.startsWith('<')) names.push(word); // `<service>`: a placeholder, not a name
+    if (ONE_SERVICE.has(sub)) break;
+  }
+  return names;
+}
+
 // ---- the tests ----
 
 describe('docker-compose.yml', () => {
-  it('defines the lab services', () => {
+  it("defines the lab services under the lab document's names", () => {
     const missing = SERVICES.filter((name) => !isObject(services[name]));
     expect(missing, 'services missing from docker-compose.yml').toEqual([]);
   });
 
   it('runs Redis 7 for the lock nodes and the store, each with a redis-cli ping healthcheck', () => {
     const problems: string[] = [];
-    for (const name of [...LOCK_NODES, 'redis-store']) {
+    for (const name of [...LOCK_NODES, STORE]) {
       const svc = service(name);
       if (!svc.image?.startsWith('redis:7')) {
         problems.push(`${name}: the image should be redis:7, got ${svc.image}`);
@@ -358,9 +521,9 @@ describe('docker-compose.yml', () => {
     expect(problems).toEqual([]);
   });
 
-  it('builds the server and the workers from the top-level Dockerfile', () => {
+  it('builds the lock service and the workers from the top-level Dockerfile', () => {
     const problems: string[] = [];
-    for (const name of ['server', ...WORKERS]) {
+    for (const name of [SERVER, ...WORKERS]) {
       const { build } = service(name);
       const context = typeof build === 'string' ? build : build?.context;
       const file = typeof build === 'object' ? (build.dockerfile ?? 'Dockerfile') : 'Dockerfile';
@@ -373,17 +536,23 @@ describe('docker-compose.yml', () => {
     expect(problems).toEqual([]);
   });
 
-  it('publishes the server on 50051 (gRPC) and 8000 (HTTP), Prometheus on 9090, Grafana on 3000', () => {
-    expect(ports(service('server')), 'server ports').toEqual(
-      expect.arrayContaining(['50051:50051', '8000:8000']),
-    );
-    expect(ports(service('prometheus')), 'prometheus ports').toContain('9090:9090');
-    expect(ports(service('grafana')), 'grafana ports').toContain('3000:3000');
-    expect(service('prometheus').image, 'prometheus image').toMatch(/^prom\/prometheus(:|$)/);
-    expect(service('grafana').image, 'grafana image').toMatch(/^grafana\/grafana(-oss)?(:|$)/);
+  it("publishes the lab's ports: Redis 6381-6383, HTTP 8000, gRPC 50051, Prometheus 9090, Grafana 3001, Jaeger 16686", () => {
+    for (const [name, wanted] of Object.entries(HOST_PORTS)) {
+      expect(ports(service(name)), `${name} ports`).toEqual(expect.arrayContaining(wanted));
+    }
+    expect(service(PROMETHEUS).image, 'prometheus image').toMatch(/^prom\/prometheus(:|$)/);
+    expect(service(GRAFANA).image, 'grafana image').toMatch(/^grafana\/grafana(-oss)?(:|$)/);
   });
 
-  it('starts the server once the lock nodes are healthy, the workers once the server and store are', () => {
+  it("binds the lock service's and the lock nodes' ports to the host's loopback only", () => {
+    for (const name of [SERVER, ...LOCK_NODES]) {
+      expect(hostIps(service(name)), `${name}: "127.0.0.1:<host>:<container>"`).toEqual(
+        (service(name).ports ?? []).map(() => '127.0.0.1'),
+      );
+    }
+  });
+
+  it('starts the lock service once the lock nodes are healthy, the workers once it and the store are', () => {
     const problems: string[] = [];
     const want = (name: string, on: string): void => {
       const condition = dependsOn(service(name))[on];
@@ -391,23 +560,24 @@ describe('docker-compose.yml', () => {
         problems.push(`${name}: depends_on ${on} should have condition service_healthy, got ${condition}`);
       }
     };
-    for (const node of LOCK_NODES) want('server', node);
+    for (const node of LOCK_NODES) want(SERVER, node);
     for (const worker of WORKERS) {
-      want(worker, 'server');
-      want(worker, 'redis-store');
+      want(worker, SERVER);
+      want(worker, STORE);
     }
+    want(K6, SERVER);
     expect(problems).toEqual([]);
   });
 
-  it("checks the server's health with node's fetch of /health on the server's HTTP port", () => {
+  it("checks the lock service's health with node's fetch of /health on its HTTP port", () => {
     const { config } = serverConfig();
-    const test = service('server').healthcheck?.test;
+    const test = service(SERVER).healthcheck?.test;
     expect(
       Array.isArray(test) ? test.slice(0, 3) : test,
-      'server healthcheck: ["CMD", "node", "-e", script] (the slim image has no curl)',
+      'healthcheck: ["CMD", "node", "-e", script] (the slim image has no curl)',
     ).toEqual(['CMD', 'node', '-e']);
     const script = String((test as string[])[3]);
-    expect(script, 'server healthcheck script').toMatch(/\bfetch\(/);
+    expect(script, 'healthcheck script').toMatch(/\bfetch\(/);
     const port = /https?:\/\/(?:127\.0\.0\.1|localhost):(\d+)\/health\b/.exec(script)?.[1];
     expect(port, 'the healthcheck must fetch http://127.0.0.1:<--http-listen port>/health').toBe(
       String(config.httpPort),
@@ -424,9 +594,116 @@ describe('docker-compose.yml', () => {
     }
     expect(missing, 'bind mounts whose source is not in the repo').toEqual([]);
   });
+
+  it('starts every service with `up` except lab37-k6, which is in a profile', () => {
+    const profiled = Object.entries(services)
+      .filter(([, svc]) => (svc.profiles ?? []).length > 0)
+      .map(([name]) => name);
+    expect(profiled).toEqual([K6]);
+  });
 });
 
-describe('the server command', () => {
+describe('docker compose commands in the docs', () => {
+  it.each(DOCS)('%s names only services that exist', (doc) => {
+    const commands = composeCommands(read(doc));
+    const unknown = commands.flatMap((command) =>
+      (servicesOf(command) ?? [])
+        .filter((name) => !isObject(services[name]))
+        .map((name) => `${name} in: ${command}`),
+    );
+    expect(unknown, `${doc}: services docker-compose.yml does not define`).toEqual([]);
+  });
+
+  it('docs/lab.md shows every compose command the lab document types, as it types them', () => {
+    const shown = new Set(composeCommands(read('docs/lab.md')));
+    expect(LAB_COMMANDS.filter((command) => !shown.has(command))).toEqual([]);
+  });
+
+  it('reads the services of a command, past its flags', () => {
+    expect(servicesOf('docker compose stop lab37-redis-1')).toEqual(['lab37-redis-1']);
+    expect(servicesOf('docker compose logs -f --tail 20 a b c')).toEqual(['a', 'b', 'c']);
+    expect(servicesOf('docker compose run --rm lab37-k6 run /scripts/x.js')).toEqual(['lab37-k6']);
+    expect(servicesOf('docker compose exec -T lab37-redis-1 redis-cli ping')).toEqual(['lab37-redis-1']);
+    expect(servicesOf('docker compose -f other.yml start a b')).toEqual(['a', 'b']);
+    expect(servicesOf('docker compose down -v')).toBeUndefined();
+    expect(servicesOf('docker compose logs -f <service')).toEqual([]);
+    expect(
+      composeCommands('`docker compose stop x` and\n```sh\ndocker compose run --rm k6 \\\n  run y # z\n```'),
+    ).toEqual(['docker compose stop x', 'docker compose run --rm k6 run y']);
+  });
+});
+
+describe('lab37-k6', () => {
+  it('runs the grafana/k6 image with the k6 scripts of this repo mounted at /scripts', () => {
+    const k6 = service(K6);
+    expect(k6.image, 'image').toMatch(/^grafana\/k6(:|$)/);
+    for (const script of K6_SCRIPTS) {
+      const source = hostPath(k6, `/scripts/${script}`);
+      expect(source, `/scripts/${script} is not mounted from the repo`).toBeDefined();
+      expect(existsSync(join(ROOT, source!)), `${source} (the lab runs /scripts/${script})`).toBe(true);
+      // The profile the script open()s sits next to it, so it is mounted with it.
+      const profile = join(ROOT, source!.replace(/\.js$/, '.json'));
+      expect(existsSync(profile), profile).toBe(true);
+    }
+  });
+
+  it("points the scripts at the lock service's HTTP port (BASE_URL)", () => {
+    const { config } = serverConfig();
+    expect(environment(service(K6)).BASE_URL).toBe(`http://${SERVER}:${config.httpPort}`);
+  });
+});
+
+describe('traces: lab37-otel-collector and lab37-jaeger', () => {
+  type CollectorConfig = {
+    receivers?: { otlp?: { protocols?: Record<string, { endpoint?: string }> } };
+    exporters?: Record<string, { endpoint?: string; tls?: { insecure?: boolean } }>;
+    service?: { pipelines?: Record<string, { receivers?: string[]; exporters?: string[] }> };
+  };
+
+  /** The collector's config file, found through its --config flag and its bind mounts. */
+  function collectorConfig(): CollectorConfig {
+    const collector = service(COLLECTOR);
+    const flag = [collector.command ?? []].flat().find((a) => String(a).startsWith('--config='));
+    expect(flag, `${COLLECTOR}: command --config=<file>`).toBeDefined();
+    const file = hostPath(collector, String(flag).slice('--config='.length));
+    expect(file, `${COLLECTOR}: its --config file is not mounted from the repo`).toBeDefined();
+    return yamlFile(file!) as CollectorConfig;
+  }
+
+  it('runs the collector (otel/opentelemetry-collector-contrib) with an OTLP receiver on 4317 and 4318', () => {
+    expect(service(COLLECTOR).image).toMatch(/^otel\/opentelemetry-collector-contrib(:|$)/);
+    const protocols = collectorConfig().receivers?.otlp?.protocols ?? {};
+    expect(protocols.grpc?.endpoint, 'OTLP gRPC').toMatch(/:4317$/);
+    expect(protocols.http?.endpoint, 'OTLP HTTP').toMatch(/:4318$/);
+  });
+
+  it('exports the traces pipeline to Jaeger over OTLP; Jaeger (all-in-one) takes OTLP and shows its UI on 16686', () => {
+    const config = collectorConfig();
+    const traces = config.service?.pipelines?.traces;
+    expect(traces?.receivers, 'traces pipeline receivers').toContain('otlp');
+    const exporters = (traces?.exporters ?? []).map((name) => ({ name, ...config.exporters?.[name] }));
+    const toJaeger = exporters.find(
+      (e) => e.name.split('/')[0] === 'otlp' && e.endpoint === `${JAEGER}:4317`,
+    );
+    expect(toJaeger, `an otlp exporter to ${JAEGER}:4317 in the traces pipeline`).toBeDefined();
+    expect(toJaeger?.tls?.insecure, 'plaintext inside the compose network').toBe(true);
+    const jaeger = service(JAEGER);
+    expect(jaeger.image).toMatch(/^jaegertracing\/all-in-one(:|$)/);
+    expect(environment(jaeger).COLLECTOR_OTLP_ENABLED).toBe('true');
+  });
+
+  it.each([SERVER, ...WORKERS])(
+    '%s sends traces to the collector over OTLP/HTTP under its own service name',
+    (name) => {
+      const env = environment(service(name));
+      expect(env.OTEL_EXPORTER_OTLP_ENDPOINT).toBe(`http://${COLLECTOR}:4318`);
+      expect(env.OTEL_EXPORTER_OTLP_PROTOCOL).toBe('http/protobuf');
+      expect(env.OTEL_SERVICE_NAME).toBe(name);
+    },
+  );
+});
+
+describe('the lock service command', () => {
   it('parses with the real server configuration parser, and sets no unknown REDLEASE_* variable', () => {
     const { warnings } = serverConfig();
     // Listening on 0.0.0.0 without TLS or client tokens is the lab's choice; any other warning is a mistake.
@@ -441,7 +718,7 @@ describe('the server command', () => {
       '0.0.0.0',
       '0.0.0.0',
     ]);
-    expect(ports(service('server')), 'published ports').toEqual(
+    expect(ports(service(SERVER)), 'published ports').toEqual(
       expect.arrayContaining([
         `${config.grpcPort}:${config.grpcPort}`,
         `${config.httpPort}:${config.httpPort}`,
@@ -449,9 +726,32 @@ describe('the server command', () => {
     );
   });
 
-  it('sets an admin token, as no admin caller is on the loopback in compose', () => {
+  it('admits admin calls from its pinned compose subnet without a token (the host comes from there)', () => {
     const { config } = serverConfig();
-    expect(config.adminToken, 'REDLEASE_ADMIN_TOKEN of service server').toBeTruthy();
+    const networks = compose.networks as { default?: { ipam?: { config?: { subnet?: string }[] } } };
+    const subnets = (networks?.default?.ipam?.config ?? []).flatMap((c) => (c.subnet ? [c.subnet] : []));
+    expect(subnets, 'networks.default.ipam.config[].subnet').toHaveLength(1);
+    const [address, prefix] = subnets[0]!.split('/');
+    const allowed = new AdminNetworks(config.adminNetworks);
+    // The gateway (.1, where published ports deliver the host's requests from), a container, the last address.
+    const base = address!.split('.').map(Number);
+    const last = [...base];
+    last[3] = (base[3]! | (2 ** (32 - Number(prefix)) - 1)) - 1;
+    for (const peer of [[...base.slice(0, 3), base[3]! + 1], [...base.slice(0, 3), base[3]! + 7], last]) {
+      expect(allowed.allows(peer.join('.')), `${peer.join('.')} in ${config.adminNetworks.join(',')}`).toBe(
+        true,
+      );
+    }
+    expect(allowed.allows('127.0.0.1'), 'the container itself').toBe(true);
+    expect(allowed.allows('10.99.0.1'), 'a peer outside the compose network').toBe(false);
+  });
+
+  it('keeps an admin token for callers from elsewhere', () => {
+    expect(serverConfig().config.adminToken, `REDLEASE_ADMIN_TOKEN of ${SERVER}`).toBeTruthy();
+  });
+
+  it('runs with a max ttl of 30 s, so a node restarted empty votes again within 30 s', () => {
+    expect(serverConfig().config.maxTtlMs).toBe(LAB_MAX_TTL_MS);
   });
 });
 
@@ -463,9 +763,9 @@ describe('the worker commands', () => {
     expect(
       { host: options.address.slice(0, colon), port: Number(options.address.slice(colon + 1)) },
       `${name}: --address`,
-    ).toEqual({ host: 'server', port: config.grpcPort });
+    ).toEqual({ host: SERVER, port: config.grpcPort });
     const store = new URL(options.store).hostname;
-    expect(store, `${name}: --store must be the redis-store service`).toBe('redis-store');
+    expect(store, `${name}: --store must be the ${STORE} service`).toBe(STORE);
     expect(LOCK_NODES, `${name}: the store must not be a lock node`).not.toContain(store);
   });
 
@@ -509,7 +809,7 @@ describe('Dockerfile', () => {
     expect(cmd.length, 'CMD or ENTRYPOINT in the final stage').toBeGreaterThan(0);
     const entries = [
       { where: 'Dockerfile CMD', entry: nodeCommand('Dockerfile CMD', execForm(cmd.at(-1)!.args)).entry },
-      { where: 'service server', entry: serverConfig().entry },
+      { where: `service ${SERVER}`, entry: serverConfig().entry },
       ...WORKERS.map((name) => ({ where: `service ${name}`, entry: workerOptions(name).entry })),
     ];
     const folders = compiledFolders();
@@ -560,12 +860,12 @@ describe('Dockerfile', () => {
 describe('Prometheus', () => {
   it("scrapes the server's /metrics on its HTTP port", () => {
     const { config } = serverConfig();
-    const configFile = hostPath(service('prometheus'), '/etc/prometheus/prometheus.yml');
+    const configFile = hostPath(service(PROMETHEUS), '/etc/prometheus/prometheus.yml');
     expect(configFile, 'prometheus mounts a repo file at /etc/prometheus/prometheus.yml').toBeDefined();
     const prometheus = yamlFile(configFile!) as {
       scrape_configs?: { metrics_path?: string; static_configs?: { targets?: string[] }[] }[];
     };
-    const target = `server:${config.httpPort}`;
+    const target = `${SERVER}:${config.httpPort}`;
     const jobs = (prometheus.scrape_configs ?? []).filter((job) =>
       (job.static_configs ?? []).some((s) => (s.targets ?? []).includes(target)),
     );
@@ -575,34 +875,36 @@ describe('Prometheus', () => {
 });
 
 describe('Grafana', () => {
-  it('lets anonymous viewers in, with a Prometheus datasource at http://prometheus:9090', () => {
-    const env = environment(service('grafana'));
+  it('lets anonymous viewers in, admin/admin edit, with a Prometheus datasource at http://lab37-prometheus:9090', () => {
+    const env = environment(service(GRAFANA));
+    expect([env.GF_SECURITY_ADMIN_USER, env.GF_SECURITY_ADMIN_PASSWORD], 'the admin login').toEqual([
+      'admin',
+      'admin',
+    ]);
     expect(env.GF_AUTH_ANONYMOUS_ENABLED, 'GF_AUTH_ANONYMOUS_ENABLED').toBe('true');
     expect(env.GF_AUTH_ANONYMOUS_ORG_ROLE, 'GF_AUTH_ANONYMOUS_ORG_ROLE').toBe('Viewer');
     const prometheus = datasources().find((d) => d.type === 'prometheus');
     expect(prometheus, 'a provisioned datasource of type prometheus').toBeDefined();
     expect(prometheus!.uid, 'the datasource needs a fixed uid for the dashboards').toBeTruthy();
-    expect(prometheus!.url, 'the datasource url (the prometheus service)').toBe('http://prometheus:9090');
+    expect(prometheus!.url, 'the datasource url (the prometheus service)').toBe(`http://${PROMETHEUS}:9090`);
   });
 
   it('provisions dashboards from repo files, the home dashboard among them', () => {
     const files = dashboardFiles();
     expect(files, "dashboard JSON files in the providers' folders").not.toEqual([]);
-    const home = environment(service('grafana')).GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH;
+    const home = environment(service(GRAFANA)).GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH;
     if (home !== undefined) {
-      expect(files, 'GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH').toContain(
-        hostPath(service('grafana'), home),
-      );
+      expect(files, 'GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH').toContain(hostPath(service(GRAFANA), home));
     }
   });
 
-  it('has the redlease dashboard (uid redlease, schemaVersion ≥ 36), every panel on the datasource', () => {
+  it('has the "Distributed Locks Dashboard" (schemaVersion ≥ 36), every panel on the datasource', () => {
     const uids = datasources().map((d) => d.uid);
     const all = dashboards();
     expect(
-      all.map((d) => d.dashboard.uid),
-      'dashboard uids',
-    ).toContain('redlease');
+      all.map((d) => d.dashboard.title),
+      'dashboard titles',
+    ).toContain(LAB_DASHBOARD);
     const problems: string[] = [];
     for (const { file, dashboard } of all) {
       if ((dashboard.schemaVersion ?? 0) < 36) {
@@ -622,6 +924,16 @@ describe('Grafana', () => {
       }
     }
     expect(problems).toEqual([]);
+  });
+
+  it.each(Object.keys(LAB_PANELS))('shows %s', (what) => {
+    const dashboard = dashboards().find((d) => d.dashboard.title === LAB_DASHBOARD)?.dashboard;
+    expect(dashboard, LAB_DASHBOARD).toBeDefined();
+    const queries = allPanels(dashboard!).flatMap((panel) =>
+      (panel.targets ?? []).map((t) => `${panel.title}: ${t.expr ?? ''}`),
+    );
+    const missing = LAB_PANELS[what]!.filter((wanted) => !queries.some((q) => wanted.test(q)));
+    expect(missing, `no panel query matches (panel title: query)\n${queries.join('\n')}`).toEqual([]);
   });
 
   it('queries only metrics the server exports', () => {

@@ -79,7 +79,7 @@ describe('admin calls with no admin token configured', () => {
     const cut = http.lastIndexOf('\n');
     expect(Number(http.slice(cut + 1))).toBe(403);
     expect(JSON.parse(http.slice(0, cut))).toMatchObject({
-      error: { code: 'PERMISSION_DENIED', reason: 'ADMIN_LOOPBACK_ONLY' },
+      error: { code: 'PERMISSION_DENIED', reason: 'ADMIN_NETWORK_REFUSED' },
     });
     const grpc = await host.run(process.execPath, [
       '--import',
@@ -87,7 +87,10 @@ describe('admin calls with no admin token configured', () => {
       'test/fixtures/admin-call.ts',
       `${host.hostAddress}:${t.server.grpcPort}`,
     ]);
-    expect(JSON.parse(grpc)).toMatchObject({ code: Status.PERMISSION_DENIED, reason: 'ADMIN_LOOPBACK_ONLY' });
+    expect(JSON.parse(grpc)).toMatchObject({
+      code: Status.PERMISSION_DENIED,
+      reason: 'ADMIN_NETWORK_REFUSED',
+    });
     // Lock calls from there are served: only admin is limited to loopback.
     const lock = await host.run('curl', [
       '-s',

@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect as connectTcp, createServer } from 'node:net';
@@ -18,6 +20,7 @@ import {
   ScriptRun,
   START_TIMEOUT_MS,
   startLauncher,
+  UP_LINE,
 } from './support/demo.js';
 import { connect, type LockClient as GrpcLockClient, uniqueResource, waitFor } from './support/server.js';
 
@@ -244,7 +247,7 @@ describe('npm run demo and npm run nodes', () => {
     expect(http.body).toMatchObject({ acquired: false, error: { code: 'UNAVAILABLE' } });
     expect(http.ms).toBeLessThan(FAST_FAILURE_MS);
 
-    const again = await nodes(stateDir, 'stop', 'redis-1');
+    const again = await nodes(stateDir, 'stop', 'lab37-redis-1'); // the compose lab's name
     expect(again.code).toBe(1);
     expect(again.stderr).toContain('redis-1 is already stopped');
 
@@ -378,4 +381,59 @@ describe('npm run demo: start-up failures and leftovers', () => {
     second.child.kill('SIGTERM');
     expect(await second.finish(30_000), second.dump()).toEqual({ code: 0, signal: null });
   });
+});
+
+describe('npm run demo without a terminal', () => {
+  // In a terminal, Ctrl-C reaches every process of the foreground group. Without one (a background job, a service
+  // manager, a CI step) only the npm process is signalled, and npm passes the signal to its child, the shell it
+  // runs the script in: the launcher must be that child, or it never hears the signal.
+  it.each(['SIGINT', 'SIGTERM'] as const)(
+    '%s to the npm process stops everything, as Ctrl-C does: exit 0, no process and no port left',
+    async (signal) => {
+      const stateDir = await mkdtemp(join(tmpdir(), 'redlease-demo-test-'));
+      onTestFinished(() => rm(stateDir, { recursive: true, force: true }));
+      const ports = await freeDemoPorts();
+      const npm = spawn(
+        'npm',
+        ['run', '-s', 'demo', '--', ...launcherArgs(ports, stateDir, ['--workers', '1'])],
+        {
+          env: { ...process.env, NO_COLOR: '1' },
+          stdio: ['ignore', 'pipe', 'pipe'],
+          detached: true, // a process group of its own, so that cleaning up after a failure reaches all of it
+        },
+      );
+      const killAll = (): void => {
+        try {
+          process.kill(-npm.pid!, 'SIGKILL');
+        } catch {
+          // gone already
+        }
+      };
+      let output = '';
+      npm.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+      npm.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+      const exited = once(npm, 'close') as Promise<[number | null, NodeJS.Signals | null]>;
+      onTestFinished(async () => {
+        // A failed test may leave npm, its shell or the launcher running: kill the group (the launcher's own
+        // children die with it).
+        killAll();
+        if (npm.exitCode === null && npm.signalCode === null) await exited;
+      });
+      await waitFor('the demo to be up', () => output.includes(UP_LINE), START_TIMEOUT_MS, 50);
+      const processes = await status(stateDir);
+      expect(processes.map((p) => p.state)).toEqual(processes.map(() => 'running'));
+
+      npm.kill(signal);
+      const timer = setTimeout(killAll, 30_000);
+      const [code, killedBy] = await exited;
+      clearTimeout(timer);
+      expect({ code, signal: killedBy }, output.slice(-2_000)).toEqual({ code: 0, signal: null });
+      expect(output).toContain(`${signal}: stopping everything`);
+      expect(output).toMatch(/^demo {4}│ .* everything stopped$/m);
+      for (const p of processes) expect(p.pid === null || gone(p.pid), `${p.name} pid ${p.pid}`).toBe(true);
+      for (const port of allPorts(ports)) expect(await tryConnect(port), `port ${port}`).toBe('ECONNREFUSED');
+      expect(existsSync(join(stateDir, 'demo.json'))).toBe(false);
+    },
+    START_TIMEOUT_MS + 40_000,
+  );
 });

@@ -24,6 +24,7 @@ const EXPECTED_FAMILIES: Readonly<Record<string, 'counter' | 'gauge' | 'histogra
   redlease_waiters: 'gauge',
   redlease_wait_seconds: 'histogram',
   redlease_handoff_seconds: 'histogram',
+  redlease_hold_seconds: 'histogram',
   redlease_keepalive_streams: 'gauge',
   redlease_kept_alive_leases: 'gauge',
   redlease_leases_lost_total: 'counter',
@@ -380,6 +381,51 @@ describe('Prometheus metrics at GET /metrics', () => {
     expect(m3.value('redlease_kept_alive_leases')).toBe(0);
     expect(m3.value('redlease_held_locks')).toBe(1);
     expect(delta(m0, m3, 'redlease_leases_lost_total', { reason: 'expired' })).toBe(0);
+  });
+
+  it('a hold is timed from its grant to its end: released, lost (found gone), or expired unreleased', async () => {
+    const t = await startTestServer();
+    const hold = (m: Exposition, end: string) => ({
+      count: m.value('redlease_hold_seconds_count', { end }) ?? 0,
+      sum: m.value('redlease_hold_seconds_sum', { end }) ?? 0,
+    });
+    const m0 = await metricsOf(t);
+
+    // Released by its holder, after an Extend (the same hold: timed from the grant, not the renewal).
+    const released = uniqueResource('hold-released');
+    const grantedAt = performance.now();
+    const { lease } = await t.lock.acquire({ resource: released, ttlMs: 5_000 });
+    await t.lock.extend({ resource: released, lockId: lease!.lockId, ttlMs: 5_000 });
+    await t.lock.release({ resource: released, lockId: lease!.lockId });
+    const heldMs = performance.now() - grantedAt;
+    const m1 = await metricsOf(t);
+    expect(hold(m1, 'released').count - hold(m0, 'released').count).toBe(1);
+    const seconds = hold(m1, 'released').sum - hold(m0, 'released').sum;
+    expect(seconds).toBeGreaterThan(0);
+    expect(seconds).toBeLessThanOrEqual(heldMs / 1000);
+
+    // Lost: the keys vanish behind the server's back, and an Extend finds no node holding it.
+    const vanished = uniqueResource('hold-lost');
+    const { lease: gone } = await t.lock.acquire({ resource: vanished, ttlMs: 5_000 });
+    for (const node of t.nodes) await node.command('DEL', `lk:${vanished}`, `lkh:${vanished}`);
+    expect((await grpcError(t.lock.extend({ resource: vanished, lockId: gone!.lockId }))).code).toBe(
+      Status.FAILED_PRECONDITION,
+    );
+    const m2 = await metricsOf(t);
+    expect(hold(m2, 'lost').count - hold(m1, 'lost').count).toBe(1);
+
+    // Expired: never released, never renewed; it lasted its validity (under its 300 ms ttl, less drift).
+    await t.lock.acquire({ resource: uniqueResource('hold-expired'), ttlMs: 300 });
+    const m3 = await scrapeUntil(
+      t,
+      'the unreleased hold to be timed as expired',
+      (m) => hold(m, 'expired').count > 0,
+    );
+    expect(hold(m3, 'expired').count - hold(m2, 'expired').count).toBe(1);
+    const validity = hold(m3, 'expired').sum - hold(m2, 'expired').sum;
+    expect(validity).toBeGreaterThan(0.2);
+    expect(validity).toBeLessThanOrEqual(0.3);
+    expect(hold(m3, 'released').count).toBe(hold(m1, 'released').count);
   });
 
   it('HTTP calls are timed with transport="http" under their route name and status code', async () => {

@@ -207,6 +207,16 @@ describe('start-up configuration errors and --help', () => {
     expect(line).toContain('"abc"');
   });
 
+  it('a malformed admin network: exit 2 and one line naming --admin-networks', async () => {
+    expect(await configError(['--admin-networks', '172.16.37.0/24,10.0.0.0/33'])).toBe(
+      'redlease: --admin-networks (REDLEASE_ADMIN_NETWORKS): "10.0.0.0/33" is not a network: write address/prefix, as 172.16.37.0/24 or fd00::/8',
+    );
+    const line = await configError([], { REDLEASE_ADMIN_NETWORKS: 'lab-net' });
+    expect(line).toMatch(
+      /^redlease: --admin-networks \(REDLEASE_ADMIN_NETWORKS\): "lab-net" is not a network/,
+    );
+  });
+
   it('an unknown flag: exit 2 and one line naming it', async () => {
     const line = await configError(['--nope']);
     expect(line).toMatch(/^redlease: --nope: unknown option/);

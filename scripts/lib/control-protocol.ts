@@ -29,9 +29,13 @@ export type ControlResponse =
   | { ok: true; message: string; processes: ProcessStatus[] }
   | { ok: false; error: string };
 
-/** Accepts `redis-2` or just `2` for a lock node; undefined for anything else. */
+/**
+ * Accepts `redis-2`, just `2`, or the compose lab's name `lab37-redis-2` for a lock node, and `store` or
+ * `lab37-redis-store` for the store; undefined for anything else.
+ */
 export function parseNodeName(text: string): NodeName | undefined {
-  const name = /^[123]$/.test(text) ? `redis-${text}` : text;
+  const compose = text === 'lab37-redis-store' ? 'store' : text.replace(/^lab37-(redis-[123])$/, '$1');
+  const name = /^[123]$/.test(compose) ? `redis-${compose}` : compose;
   return NODE_NAMES.find((n) => n === name);
 }
 
@@ -50,4 +54,4 @@ export function parseRequest(value: unknown): ControlRequest | string {
 }
 
 /** For messages: which node names are accepted. */
-export const NODE_LIST = 'one of redis-1, redis-2, redis-3 (or 1, 2, 3), store';
+export const NODE_LIST = 'one of redis-1, redis-2, redis-3 (or 1, 2, 3, or lab37-redis-1…3), store';

@@ -76,8 +76,8 @@ Options:
 
 Everything listens on 127.0.0.1 only. One demo per state dir: a second start says which pid runs it.
 Exit codes: 0 stopped by Ctrl-C, SIGTERM or SIGHUP; 1 failed (already running, a port in use, a process that
-would not start, the server died) or a second Ctrl-C killed everything; 2 bad option. (After Ctrl-C, npm run demo
-itself reports 130: the shell npm runs the script in is interrupted too.)
+would not start, the server died) or a second Ctrl-C killed everything; 2 bad option. npm run demo exits with the
+same code, and SIGINT or SIGTERM sent to the npm process stops the demo as Ctrl-C does, with or without a terminal.
 `;
 
 export type ParsedDemoOptions = { help: string } | { options: DemoOptions };

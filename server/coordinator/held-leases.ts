@@ -1,9 +1,12 @@
 import type { Lease } from '../redlock/index.js';
+import type { HoldEnd } from './lock-events.js';
 
 interface Held {
   lockId: string;
   fencingToken: number;
-  /** End of validity on this process's monotonic clock. */
+  /** When it was granted, on this process's monotonic clock. */
+  since: number;
+  /** End of validity on the same clock. */
   deadline: number;
 }
 
@@ -15,11 +18,14 @@ const FIRST_SWEEP = 1_024;
  * `redlease_held_locks`, and how a grant with a new fencing token is told from an idempotent re-send that got its
  * lease back. Nothing here decides safety (Redis does); a lease lost elsewhere stays counted until its deadline.
  * Memory is bounded by the live leases: expired entries are swept whenever the map has doubled since the last
- * sweep, and on every count.
+ * sweep, and on every count. Each hold that ends is reported to `onEnded` with how long it lasted: a release or a
+ * known loss when it happens, an expiry (lasting until the deadline) when a sweep or a new grant finds it.
  */
 export class HeldLeases {
   private readonly byResource = new Map<string, Held>();
   private sweepAt = FIRST_SWEEP;
+
+  constructor(private readonly onEnded: (ms: number, end: HoldEnd) => void = () => {}) {}
 
   /** Records a grant; false when it is the lease already recorded (same lock id and token): nothing new. */
   granted(lease: Lease): boolean {
@@ -34,9 +40,14 @@ export class HeldLeases {
     this.record(lease);
   }
 
-  /** The lease `lockId` on `resource` is gone (released or known lost). */
-  ended(resource: string, lockId: string): void {
-    if (this.byResource.get(resource)?.lockId === lockId) this.byResource.delete(resource);
+  /** The lease `lockId` on `resource` is gone: released, or known lost. */
+  ended(resource: string, lockId: string, end: Exclude<HoldEnd, 'expired'>): void {
+    const held = this.byResource.get(resource);
+    if (held?.lockId !== lockId) return;
+    this.byResource.delete(resource);
+    // Past its deadline it had run out already, whatever ended it later.
+    if (held.deadline <= performance.now()) this.expired(held);
+    else this.onEnded(performance.now() - held.since, end);
   }
 
   get count(): number {
@@ -45,9 +56,18 @@ export class HeldLeases {
   }
 
   private record(lease: Lease): void {
+    const known = this.byResource.get(lease.resource);
+    const same = known?.lockId === lease.lockId && known.fencingToken === lease.fencingToken;
+    // A new lease on a resource: the last one ran out before anyone swept it, or else it was lost (a quorum granted
+    // the resource again, so the old lease no longer held one).
+    if (known && !same) {
+      if (known.deadline <= performance.now()) this.expired(known);
+      else this.onEnded(performance.now() - known.since, 'lost');
+    }
     this.byResource.set(lease.resource, {
       lockId: lease.lockId,
       fencingToken: lease.fencingToken,
+      since: same ? known.since : performance.now(),
       deadline: lease.deadline,
     });
     if (this.byResource.size >= this.sweepAt) {
@@ -59,7 +79,13 @@ export class HeldLeases {
   private sweep(): void {
     const now = performance.now();
     for (const [resource, held] of this.byResource) {
-      if (held.deadline <= now) this.byResource.delete(resource);
+      if (held.deadline > now) continue;
+      this.byResource.delete(resource);
+      this.expired(held);
     }
+  }
+
+  private expired(held: Held): void {
+    this.onEnded(held.deadline - held.since, 'expired');
   }
 }

@@ -29,4 +29,4 @@ export type {
   KeepAliveStream,
   StreamOutput,
 } from './keep-alive-stream.js';
-export type { LockEvents, LossKind, Outcome } from './lock-events.js';
+export type { HoldEnd, LockEvents, LossKind, Outcome } from './lock-events.js';

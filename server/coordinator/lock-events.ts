@@ -29,6 +29,12 @@ export type Outcome =
  */
 export type LossKind = 'expired' | 'renewal_failed' | 'not_held' | 'taken_over';
 
+/**
+ * How a hold that this server granted ended (the label of `redlease_hold_seconds`): its holder released it; it was
+ * lost while kept alive, or an Extend found it gone; or its validity ran out with no word from the holder.
+ */
+export type HoldEnd = 'released' | 'lost' | 'expired';
+
 /** What the coordinator reports as it works; the metrics implement it. Every method must be cheap and never throw. */
 export interface LockEvents {
   acquire(outcome: Outcome): void;
@@ -40,6 +46,8 @@ export interface LockEvents {
   /** A waiter was granted the resource `ms` after a release woke its queue. */
   handoff(ms: number): void;
   lost(kind: LossKind): void;
+  /** A lease granted through this server was held for `ms`, from its grant to its end. */
+  held(ms: number, end: HoldEnd): void;
 }
 
 export const NO_EVENTS: LockEvents = {
@@ -49,6 +57,7 @@ export const NO_EVENTS: LockEvents = {
   waited() {},
   handoff() {},
   lost() {},
+  held() {},
 };
 
 /** The outcome label of a failed operation. */

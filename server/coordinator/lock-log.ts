@@ -20,13 +20,15 @@ export interface LostLease {
  * place.
  */
 export class LockLog {
-  private readonly held = new HeldLeases();
+  private readonly held: HeldLeases;
 
   constructor(
     private readonly log: Logger,
     /** Told of every outcome (the metrics). */
     private readonly events: LockEvents = NO_EVENTS,
-  ) {}
+  ) {
+    this.held = new HeldLeases((ms, end) => events.held(ms, end));
+  }
 
   /** Leases granted or extended through this server that are still within their validity, as far as it knows. */
   get heldCount(): number {
@@ -103,7 +105,7 @@ export class LockLog {
       'redlease.fencing_token': result.fencingToken,
       'redlease.nodes': result.nodes,
     }));
-    this.held.ended(resource, lockId);
+    this.held.ended(resource, lockId, result.released ? 'released' : 'lost');
     this.log.info(
       {
         event: 'released',
@@ -152,7 +154,7 @@ export class LockLog {
     const outcome = failureOutcome(error);
     this.events.extend(outcome);
     annotate(() => ({ 'redlease.outcome': outcome }));
-    if (gone) this.held.ended(resource, lockId);
+    if (gone) this.held.ended(resource, lockId, 'lost');
   }
 
   /** Something went wrong beside a lock operation (no lock event): logged at WARN. */
@@ -163,7 +165,7 @@ export class LockLog {
   /** A lease kept alive on a stream was lost: reported once per lease, at WARN. */
   lost(lease: LostLease, kind: LossKind, reason: string): void {
     this.events.lost(kind);
-    this.held.ended(lease.resource, lease.lockId);
+    this.held.ended(lease.resource, lease.lockId, 'lost');
     this.log.warn(
       {
         event: 'lost',

@@ -1,7 +1,7 @@
 import type { ServerMiddleware } from 'nice-grpc';
 import { AdminServiceDefinition } from '../../gen/redlease/v1/admin.js';
 import { LockServiceDefinition } from '../../gen/redlease/v1/lock.js';
-import { type Authenticator, isLoopbackPeer } from '../edge/auth.js';
+import { type Authenticator, peerAddress } from '../edge/auth.js';
 
 const ADMIN_PREFIX = `/${AdminServiceDefinition.fullName}/`;
 const LOCK_PREFIX = `/${LockServiceDefinition.fullName}/`;
@@ -14,7 +14,7 @@ export function authentication(authenticator: Authenticator): ServerMiddleware {
     authenticator.check(
       target,
       () => context.metadata.get('authorization'),
-      () => isLoopbackPeer(context.peer),
+      () => peerAddress(context.peer),
     );
     return yield* call.next(call.request, context);
   };

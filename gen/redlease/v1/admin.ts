@@ -749,10 +749,11 @@ export const NodeStatus: MessageFns<NodeStatus> = {
 /**
  * AdminService inspects and changes how the server grants leases.
  *
- * Access: when the server has no admin token configured, admin calls are accepted only from
- * loopback peers (127.0.0.0/8, ::1) and any other peer gets PERMISSION_DENIED. When an admin
- * token is configured, a call must carry it in its metadata as the server's configuration
- * specifies; a missing or wrong token gets UNAUTHENTICATED.
+ * Access: a call is accepted when its peer's address lies in the server's admin networks
+ * (loopback, 127.0.0.0/8 and ::1, unless configured otherwise), or when it carries the admin
+ * token in its metadata as the server's configuration specifies. Any other call gets
+ * PERMISSION_DENIED when the server has no admin token configured, and UNAUTHENTICATED (a
+ * missing or wrong token) when it has one.
  *
  * Status codes (meanings as in LockService): OK; INVALID_ARGUMENT for a bad field (the message
  * starts with the field name); UNAUTHENTICATED / PERMISSION_DENIED as above; DEADLINE_EXCEEDED

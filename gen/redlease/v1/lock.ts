@@ -2606,8 +2606,10 @@ export const LockServiceDefinition = {
      *   receives (see KeepAliveResponse.validity_ms), so send a request well before that deadline,
      *   e.g. every third of the ttl.
      * - The server pushes a LOST response without being asked as soon as it learns that an
-     *   attached lease is lost (a renewal failed for good, another lock_id took the resource over,
-     *   an admin released it). It then detaches the lease and stops renewing it.
+     *   attached lease is lost (its validity ran out before a renewal, a renewal failed for good,
+     *   another lock_id took the resource over). It then detaches the lease and stops renewing it.
+     *   (A Release of the lease's own lock_id, through this server or another, is answered
+     *   RELEASED, not LOST.)
      * - A request with `release: true` releases the lease (as Release would) and is answered
      *   RELEASED, or LOST if the lease was already gone; the lease is detached either way.
      * - When the stream ends without `release` for a lease (client closed it, connection broke,
@@ -2751,8 +2753,10 @@ export interface LockServiceImplementation<CallContextExt = {}> {
    *   receives (see KeepAliveResponse.validity_ms), so send a request well before that deadline,
    *   e.g. every third of the ttl.
    * - The server pushes a LOST response without being asked as soon as it learns that an
-   *   attached lease is lost (a renewal failed for good, another lock_id took the resource over,
-   *   an admin released it). It then detaches the lease and stops renewing it.
+   *   attached lease is lost (its validity ran out before a renewal, a renewal failed for good,
+   *   another lock_id took the resource over). It then detaches the lease and stops renewing it.
+   *   (A Release of the lease's own lock_id, through this server or another, is answered
+   *   RELEASED, not LOST.)
    * - A request with `release: true` releases the lease (as Release would) and is answered
    *   RELEASED, or LOST if the lease was already gone; the lease is detached either way.
    * - When the stream ends without `release` for a lease (client closed it, connection broke,
@@ -2880,8 +2884,10 @@ export interface LockServiceClient<CallOptionsExt = {}> {
    *   receives (see KeepAliveResponse.validity_ms), so send a request well before that deadline,
    *   e.g. every third of the ttl.
    * - The server pushes a LOST response without being asked as soon as it learns that an
-   *   attached lease is lost (a renewal failed for good, another lock_id took the resource over,
-   *   an admin released it). It then detaches the lease and stops renewing it.
+   *   attached lease is lost (its validity ran out before a renewal, a renewal failed for good,
+   *   another lock_id took the resource over). It then detaches the lease and stops renewing it.
+   *   (A Release of the lease's own lock_id, through this server or another, is answered
+   *   RELEASED, not LOST.)
    * - A request with `release: true` releases the lease (as Release would) and is answered
    *   RELEASED, or LOST if the lease was already gone; the lease is detached either way.
    * - When the stream ends without `release` for a lease (client closed it, connection broke,
