@@ -210,14 +210,17 @@ describe('first contact (a fresh engine or a second replica)', () => {
     const b = new Redlock({ ...FAST, nodes: cluster.addresses });
     onTestFinished(() => b.close());
     await b.ready();
-    // Past B's second look at any node it found without a marker (2 × the node timeout).
-    await new Promise((r) => setTimeout(r, 4 * FAST.nodeTimeoutMs!));
+    // Past B's second look at any node it found without a marker: its decisions are all made.
+    await waitFor('B to decide every first contact', () => b.admissionSettled);
     for (const n of b.status().nodes)
       expect(n).toMatchObject({ voting: true, quarantined: false, restarts: 0 });
     // A's links heal: redis-2 and redis-3 now carry B's markers. A's redis-1 was fresh, not forgetful.
     await Promise.all(proxies.map((p) => p.set('pass')));
-    await waitFor('A to count every node', () => a.status().nodes.every((n) => n.voting), 5_000);
-    await new Promise((r) => setTimeout(r, 4 * FAST.nodeTimeoutMs!));
+    await waitFor(
+      'A to count every node, its second look at redis-1 done',
+      () => a.admissionSettled && a.status().nodes.every((n) => n.voting),
+      5_000,
+    );
     for (const n of a.status().nodes)
       expect(n).toMatchObject({ voting: true, quarantined: false, restarts: 0 });
     expect((await a.acquire(uniqueResource())).nodes).toHaveLength(3);

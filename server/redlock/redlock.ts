@@ -104,6 +104,14 @@ export class Redlock extends EventEmitter {
     this.emit('change');
   }
 
+  /**
+   * Every node has answered or failed once, and no first-contact decision is pending (no marker re-read under
+   * way): until a node's identity or reachability changes, which nodes vote will not change by itself.
+   */
+  get admissionSettled(): boolean {
+    return this.admission.settled();
+  }
+
   status(): ClusterStatus {
     const active = this.activeNodes();
     const quorum = quorumOf(active.length);
