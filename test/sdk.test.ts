@@ -191,7 +191,9 @@ describe.each(TRANSPORTS)('LockClient (transport: %s)', (transport) => {
   });
 
   it('lock ids are 32 lowercase hex characters and never repeat, across refills of the random pool', async () => {
-    const { address } = await startTestServer();
+    // 300 acquires at once are 900 scripts in one burst: on a loaded machine they outrun the default 100 ms node
+    // timeout, and timed-out nodes are reconnected. This test is about lock ids, not slow nodes.
+    const { address } = await startTestServer(['--node-timeout-ms', '2000']);
     const client = sdk(address);
     const leases = await Promise.all(
       Array.from({ length: 300 }, () => client.acquire(uniqueResource(), { autoRenew: false })),
