@@ -116,8 +116,10 @@ export interface LockClientEvents {
   renewed: [lease: Lease, validityMs: number];
   /** A renewal did not go through (e.g. no quorum); the lease stays held until its deadline and is retried. */
   renewalFailed: [lease: Lease, reason: string];
-  /** A lease was lost: the server said so, or its deadline passed without a renewal. */
+  /** A lease was lost: the server said so, or its deadline passed without a renewal; `error.reason` says why. */
   lost: [lease: Lease, error: LeaseLostError];
+  /** A lease entered jeopardy: less than a third of its ttl left and no renewal succeeded (see LeaseEvents). */
+  jeopardy: [lease: Lease, remainingMs: number];
   /** A KeepAlive stream broke; it is reopened with backoff and its leases renewed on the new one. */
   streamError: [error: unknown];
 }
@@ -256,6 +258,7 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
         stream?.detach(lease);
         if (lost) this.emit('lost', lease, lost);
       },
+      jeopardy: (lease, remainingMs) => this.emit('jeopardy', lease, remainingMs),
     };
   }
 
@@ -524,7 +527,7 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
       return validityMs;
     } catch (error) {
       endWithError(span, error);
-      if (error instanceof LockNotHeldError) lease.lose('lost', error.message);
+      if (error instanceof LockNotHeldError) lease.lose('lost', error.message, 'EXPIRED');
       throw error;
     }
   }
@@ -553,7 +556,7 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
         lease.markReleased(); // renewal stops either way; the lock runs out its ttl
         throw error;
       }
-      lease.lose('lost', 'it was already gone when released');
+      lease.lose('lost', 'it was already gone when released', 'EXPIRED');
       return false;
     }
   }

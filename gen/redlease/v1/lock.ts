@@ -69,6 +69,102 @@ export function leaseStateToJSON(object: LeaseState): string {
   }
 }
 
+/**
+ * Why a lease was lost: KeepAliveResponse.loss_reason of every LOST message. LOST always means the
+ * same thing to the holder (stop relying on the lock now; Acquire again for a new lease with a new
+ * fencing token); the reason says why, for alerts, metrics and retry policy. New values may be
+ * added; a client must treat a value it does not know like LOSS_REASON_UNSPECIFIED.
+ *
+ * Session has no pushes (its operations are answered one by one, and a failed Release or Extend is
+ * a SessionError with FAILED_PRECONDITION), so loss reasons travel on KeepAlive streams only.
+ */
+export enum LossReason {
+  /** LOSS_REASON_UNSPECIFIED - Never sent on a LOST message by this server; only HELD and RELEASED messages carry it. */
+  LOSS_REASON_UNSPECIFIED = 0,
+  /**
+   * LOSS_REASON_EXPIRED - No renewal arrived in time: the lease's validity ran out while no renewal was failing (the
+   * holder stopped renewing, or its renewals did not reach the server). Also sent when a renewal
+   * finds that no node holds this lock_id any more (see below).
+   *
+   * A renewal that finds the lease gone from a quorum of nodes ("not held") is reported as
+   * EXPIRED, not TAKEN_OVER: the nodes only tell that this lock_id is no longer there, and the
+   * common cause is that its TTL ran out on them before the renewal arrived (a stalled holder, a
+   * late request). A grant to another lock_id through this server is pushed as TAKEN_OVER at once
+   * when it happens; claiming a takeover the server did not see would name a holder that may not
+   * exist.
+   */
+  LOSS_REASON_EXPIRED = 1,
+  /**
+   * LOSS_REASON_RENEWAL_FAILED - Renewals were failing for want of a quorum of Redis nodes (nodes down, slow or partitioned)
+   * when the lease's validity ran out.
+   */
+  LOSS_REASON_RENEWAL_FAILED = 2,
+  /** LOSS_REASON_TAKEN_OVER - Another lock_id was granted the resource (its fencing token is larger). */
+  LOSS_REASON_TAKEN_OVER = 3,
+  /** LOSS_REASON_REVOKED - An administrator ended the lease. */
+  LOSS_REASON_REVOKED = 4,
+  /** LOSS_REASON_MODE_SWITCH - AdminService.SetMode with `force` switched the locking mode and ended every live lease. */
+  LOSS_REASON_MODE_SWITCH = 5,
+  /**
+   * LOSS_REASON_HOLD_CAP - The lease reached its hold cap (AcquireRequest.max_hold_ms, or the server's --max-hold-ms)
+   * and was not renewed again.
+   */
+  LOSS_REASON_HOLD_CAP = 6,
+  UNRECOGNIZED = -1,
+}
+
+export function lossReasonFromJSON(object: any): LossReason {
+  switch (object) {
+    case 0:
+    case "LOSS_REASON_UNSPECIFIED":
+      return LossReason.LOSS_REASON_UNSPECIFIED;
+    case 1:
+    case "LOSS_REASON_EXPIRED":
+      return LossReason.LOSS_REASON_EXPIRED;
+    case 2:
+    case "LOSS_REASON_RENEWAL_FAILED":
+      return LossReason.LOSS_REASON_RENEWAL_FAILED;
+    case 3:
+    case "LOSS_REASON_TAKEN_OVER":
+      return LossReason.LOSS_REASON_TAKEN_OVER;
+    case 4:
+    case "LOSS_REASON_REVOKED":
+      return LossReason.LOSS_REASON_REVOKED;
+    case 5:
+    case "LOSS_REASON_MODE_SWITCH":
+      return LossReason.LOSS_REASON_MODE_SWITCH;
+    case 6:
+    case "LOSS_REASON_HOLD_CAP":
+      return LossReason.LOSS_REASON_HOLD_CAP;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return LossReason.UNRECOGNIZED;
+  }
+}
+
+export function lossReasonToJSON(object: LossReason): string {
+  switch (object) {
+    case LossReason.LOSS_REASON_UNSPECIFIED:
+      return "LOSS_REASON_UNSPECIFIED";
+    case LossReason.LOSS_REASON_EXPIRED:
+      return "LOSS_REASON_EXPIRED";
+    case LossReason.LOSS_REASON_RENEWAL_FAILED:
+      return "LOSS_REASON_RENEWAL_FAILED";
+    case LossReason.LOSS_REASON_TAKEN_OVER:
+      return "LOSS_REASON_TAKEN_OVER";
+    case LossReason.LOSS_REASON_REVOKED:
+      return "LOSS_REASON_REVOKED";
+    case LossReason.LOSS_REASON_MODE_SWITCH:
+      return "LOSS_REASON_MODE_SWITCH";
+    case LossReason.LOSS_REASON_HOLD_CAP:
+      return "LOSS_REASON_HOLD_CAP";
+    case LossReason.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** Request for LockService.Acquire. */
 export interface AcquireRequest {
   /** Name of the resource to lock: 1 to 256 bytes of visible ASCII (0x21-0x7E). Required. */
@@ -283,9 +379,14 @@ export interface KeepAliveResponse {
   fencingToken: number;
   /**
    * Human-readable explanation, e.g. why a lease was lost or why a renewal failed. Empty for a
-   * successful renewal. Not a stable API; do not parse it.
+   * successful renewal. Not a stable API; do not parse it: decide with `loss_reason`.
    */
   reason: string;
+  /**
+   * For LOST: why the lease was lost, machine-readable (see LossReason); never UNSPECIFIED on a
+   * LOST message. UNSPECIFIED for HELD and RELEASED.
+   */
+  lossReason: LossReason;
 }
 
 /**
@@ -1322,7 +1423,16 @@ export const KeepAliveRequest: MessageFns<KeepAliveRequest> = {
 };
 
 function createBaseKeepAliveResponse(): KeepAliveResponse {
-  return { resource: "", lockId: "", state: 0, validityMs: 0, validUntilMs: 0, fencingToken: 0, reason: "" };
+  return {
+    resource: "",
+    lockId: "",
+    state: 0,
+    validityMs: 0,
+    validUntilMs: 0,
+    fencingToken: 0,
+    reason: "",
+    lossReason: 0,
+  };
 }
 
 export const KeepAliveResponse: MessageFns<KeepAliveResponse> = {
@@ -1347,6 +1457,9 @@ export const KeepAliveResponse: MessageFns<KeepAliveResponse> = {
     }
     if (message.reason !== "") {
       writer.uint32(58).string(message.reason);
+    }
+    if (message.lossReason !== 0) {
+      writer.uint32(64).int32(message.lossReason);
     }
     return writer;
   },
@@ -1420,6 +1533,14 @@ export const KeepAliveResponse: MessageFns<KeepAliveResponse> = {
             message.reason = reader.string();
             continue;
           }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.lossReason = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1457,6 +1578,11 @@ export const KeepAliveResponse: MessageFns<KeepAliveResponse> = {
         ? globalThis.Number(object.fencing_token)
         : 0,
       reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      lossReason: isSet(object.lossReason)
+        ? lossReasonFromJSON(object.lossReason)
+        : isSet(object.loss_reason)
+        ? lossReasonFromJSON(object.loss_reason)
+        : 0,
     };
   },
 
@@ -1483,6 +1609,9 @@ export const KeepAliveResponse: MessageFns<KeepAliveResponse> = {
     if (message.reason !== "") {
       obj.reason = message.reason;
     }
+    if (message.lossReason !== 0) {
+      obj.lossReason = lossReasonToJSON(message.lossReason);
+    }
     return obj;
   },
 
@@ -1498,6 +1627,7 @@ export const KeepAliveResponse: MessageFns<KeepAliveResponse> = {
     message.validUntilMs = object.validUntilMs ?? 0;
     message.fencingToken = object.fencingToken ?? 0;
     message.reason = object.reason ?? "";
+    message.lossReason = object.lossReason ?? 0;
     return message;
   },
 };
@@ -2607,7 +2737,8 @@ export const LockServiceDefinition = {
      *   e.g. every third of the ttl.
      * - The server pushes a LOST response without being asked as soon as it learns that an
      *   attached lease is lost (a renewal failed for good, another lock_id took the resource over,
-     *   an admin released it). It then detaches the lease and stops renewing it.
+     *   an admin released it). It then detaches the lease and stops renewing it. Every LOST
+     *   carries a machine-readable `loss_reason` (see LossReason) beside the prose `reason`.
      * - A request with `release: true` releases the lease (as Release would) and is answered
      *   RELEASED, or LOST if the lease was already gone; the lease is detached either way.
      * - When the stream ends without `release` for a lease (client closed it, connection broke,
@@ -2752,7 +2883,8 @@ export interface LockServiceImplementation<CallContextExt = {}> {
    *   e.g. every third of the ttl.
    * - The server pushes a LOST response without being asked as soon as it learns that an
    *   attached lease is lost (a renewal failed for good, another lock_id took the resource over,
-   *   an admin released it). It then detaches the lease and stops renewing it.
+   *   an admin released it). It then detaches the lease and stops renewing it. Every LOST
+   *   carries a machine-readable `loss_reason` (see LossReason) beside the prose `reason`.
    * - A request with `release: true` releases the lease (as Release would) and is answered
    *   RELEASED, or LOST if the lease was already gone; the lease is detached either way.
    * - When the stream ends without `release` for a lease (client closed it, connection broke,
@@ -2881,7 +3013,8 @@ export interface LockServiceClient<CallOptionsExt = {}> {
    *   e.g. every third of the ttl.
    * - The server pushes a LOST response without being asked as soon as it learns that an
    *   attached lease is lost (a renewal failed for good, another lock_id took the resource over,
-   *   an admin released it). It then detaches the lease and stops renewing it.
+   *   an admin released it). It then detaches the lease and stops renewing it. Every LOST
+   *   carries a machine-readable `loss_reason` (see LossReason) beside the prose `reason`.
    * - A request with `release: true` releases the lease (as Release would) and is answered
    *   RELEASED, or LOST if the lease was already gone; the lease is detached either way.
    * - When the stream ends without `release` for a lease (client closed it, connection broke,
