@@ -3,6 +3,7 @@
  * plain gRPC client sees it (KeepAliveResponse.loss_reason) and as the SDK surfaces it (LeaseLostError.reason);
  * the SDK's jeopardy event and lease.assertValidFor().
  */
+import { ClientError, Status } from 'nice-grpc';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import {
   type Lease,
@@ -203,5 +204,104 @@ describe('loss reasons, jeopardy and assertValidFor in the SDK', () => {
     expect((thrown as LeaseExpiringError).remainingMs).toBeLessThan(2_000);
     await lease.release();
     expect(() => lease.assertValidFor(1)).toThrow(LeaseReleasedError);
+  });
+});
+
+describe('hold cap', () => {
+  it('a kept-alive lease is not renewed past max_hold_ms: LOST with LOSS_REASON_HOLD_CAP, lock gone by the cap', async () => {
+    const { lock } = await startTestServer();
+    const resource = uniqueResource('cap');
+    const ttlMs = 600;
+    const maxHoldMs = 1_000;
+    const sent = performance.now();
+    const { lease } = await lock.acquire({ resource, ttlMs, maxHoldMs });
+    const stream = openStream(lock);
+    // Renew back to back (each answer before the next request) until LOST.
+    for (let n = 1; ; n++) {
+      stream.send({ resource, lockId: lease!.lockId, ttlMs });
+      const answer = await stream.nth(n, 3_000);
+      if (answer.state !== LeaseState.LEASE_STATE_HELD) break;
+      expect(answer.reason).toBe('');
+      // Never renewed past the cap: the deadline a renewal grants stays within it.
+      expect(performance.now() - sent - answer.validityMs).toBeLessThan(maxHoldMs);
+      if (n > 500) throw new Error('no LOST after 500 renewals');
+    }
+    const lost = stream.received.at(-1)!;
+    expect(lost).toMatchObject({
+      state: LeaseState.LEASE_STATE_LOST,
+      lossReason: LossReason.LOSS_REASON_HOLD_CAP,
+    });
+    expect(performance.now() - sent).toBeGreaterThanOrEqual(maxHoldMs - ttlMs);
+    // The nodes forget it by the cap (plus the clock-drift allowance): nobody renewed it past it.
+    await waitFor('the lock to expire', async () => !(await lock.describe({ resource })).locked, 2_000);
+    expect(performance.now() - sent).toBeLessThan(maxHoldMs + 1_000);
+  });
+
+  it('a lease not renewed after its last capped renewal is pushed LOST{HOLD_CAP} at its deadline', async () => {
+    const { lock } = await startTestServer();
+    const resource = uniqueResource('cap-push');
+    const { lease } = await lock.acquire({ resource, ttlMs: 2_000, maxHoldMs: 700 });
+    expect(lease!.validityMs).toBeLessThanOrEqual(700); // the ttl was shortened to the cap
+    const stream = openStream(lock);
+    stream.send({ resource, lockId: lease!.lockId, ttlMs: 2_000 });
+    const held = await stream.nth(1);
+    expect(held.state).toBe(LeaseState.LEASE_STATE_HELD);
+    expect(held.validityMs).toBeLessThan(700);
+    expect(await stream.nth(2, 3_000)).toMatchObject({
+      state: LeaseState.LEASE_STATE_LOST,
+      lossReason: LossReason.LOSS_REASON_HOLD_CAP,
+    });
+  });
+
+  it('the smaller of --max-hold-ms and max_hold_ms wins; Extend at the cap is FAILED_PRECONDITION', async () => {
+    const { lock } = await startTestServer(['--max-hold-ms', '800']);
+    const serverCapped = await lock.acquire({
+      resource: uniqueResource('srv'),
+      ttlMs: 5_000,
+      maxHoldMs: 4_000,
+    });
+    expect(serverCapped.lease!.validityMs).toBeLessThanOrEqual(800);
+    const requestCapped = await lock.acquire({
+      resource: uniqueResource('req'),
+      ttlMs: 5_000,
+      maxHoldMs: 300,
+    });
+    expect(requestCapped.lease!.validityMs).toBeLessThanOrEqual(300);
+    const uncapped = await lock.acquire({ resource: uniqueResource('none'), ttlMs: 5_000 });
+    expect(uncapped.lease!.validityMs).toBeLessThanOrEqual(800);
+    expect([serverCapped, requestCapped, uncapped].map((a) => a.lease!.maxHoldMs)).toEqual([800, 300, 800]);
+    const { resource, lockId } = requestCapped.lease!;
+    // Less than the smallest ttl (100 ms) of the cap is left once the first validity has run out.
+    await waitFor('the cap to be reached', async () => {
+      try {
+        await lock.extend({ resource, lockId, ttlMs: 5_000 });
+        return false;
+      } catch (error) {
+        expect(error).toBeInstanceOf(ClientError);
+        expect((error as ClientError).code).toBe(Status.FAILED_PRECONDITION);
+        expect((error as ClientError).details).toMatch(/hold cap/);
+        return true;
+      }
+    });
+  });
+
+  it('max_hold_ms below the smallest ttl is INVALID_ARGUMENT naming the field', async () => {
+    const { lock } = await startTestServer();
+    const error = await lock
+      .acquire({ resource: uniqueResource('bad'), maxHoldMs: 50 })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ClientError);
+    expect((error as ClientError).code).toBe(Status.INVALID_ARGUMENT);
+    expect((error as ClientError).details).toMatch(/^max_hold_ms: /);
+  });
+
+  it('the SDK surfaces the cap as reason HOLD_CAP', async () => {
+    const { address } = await startTestServer();
+    const client = sdk(address);
+    const started = performance.now();
+    const lease = await client.acquire(uniqueResource('sdk-cap'), { ttlMs: 450, maxHoldMs: 1_200 });
+    const error = await lostError(lease, 5_000);
+    expect(error.reason).toBe('HOLD_CAP');
+    expect(performance.now() - started).toBeLessThan(1_200 + 500);
   });
 });

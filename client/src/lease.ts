@@ -36,6 +36,8 @@ export interface LeaseGrant {
   /** How long the server held the request before the attempt that granted it began (Lease.queued_ms). */
   queuedMs: number;
   validityMs: number;
+  /** The hold cap in force (Lease.max_hold_ms), ms from the grant; 0 or absent: none. */
+  maxHoldMs?: number;
 }
 
 /**
@@ -80,6 +82,8 @@ export class Lease extends EventEmitter<LeaseEvents> implements AsyncDisposable 
   private renewalFailing = false;
   /** `jeopardy` was emitted for the current deadline (a successful renewal that moves it re-arms it). */
   private inJeopardy = false;
+  /** End of the hold cap on the monotonic clock (never later than the server's); undefined: no cap. */
+  private readonly capEnd: number | undefined;
 
   /** Leases come from LockClient.acquire; there is no need to construct one. */
   constructor(
@@ -95,6 +99,7 @@ export class Lease extends EventEmitter<LeaseEvents> implements AsyncDisposable 
     this.ttl = grant.ttlMs;
     this.effectiveTtl = grant.ttlMs || grant.validityMs;
     this.deadline = grant.sentAt + grant.queuedMs + grant.validityMs;
+    this.capEnd = grant.maxHoldMs ? grant.sentAt + grant.queuedMs + grant.maxHoldMs : undefined;
     this.armDeadline();
   }
 
@@ -137,7 +142,10 @@ export class Lease extends EventEmitter<LeaseEvents> implements AsyncDisposable 
     // While its own release is in flight the holder has let go already: the lease ends (the signal aborts, as at
     // any deadline), as released, not lost — a slow release is not a lost lease to alert on.
     if (this.releasing) this.markReleased();
-    else if (this.renewalFailing) {
+    else if (this.capEnd !== undefined && this.deadline > this.capEnd - this.effectiveTtl / 3) {
+      // Renewed every third of the ttl, a lease runs out this close to its cap only because the cap stopped them.
+      this.lose('expired', 'it reached its hold cap and was not renewed again', 'HOLD_CAP');
+    } else if (this.renewalFailing) {
       this.lose('expired', 'its validity ran out while renewals failed', 'RENEWAL_FAILED');
     } else this.lose('expired', 'its validity ran out before a renewal arrived', 'EXPIRED');
     return false;

@@ -108,6 +108,11 @@ export interface AcquireOptions {
   signal?: AbortSignal;
   /** Renew automatically over the KeepAlive stream until released (default true). */
   autoRenew?: boolean;
+  /**
+   * Longest the lease may be held from its grant, in ms (0 or absent: no cap of its own; else at least 100). The
+   * server's `--max-hold-ms` may be smaller; the smaller wins. At the cap the lease is lost with reason HOLD_CAP.
+   */
+  maxHoldMs?: number;
 }
 
 /** Events a LockClient emits, for logs and metrics. None is needed for correctness: use `lease.signal`. */
@@ -317,7 +322,7 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
       try {
         const { lease } = await this.sendOnce(resource, (trailer) =>
           this.calls.acquire(
-            { resource, ttlMs, clientId, waitTimeoutMs: waitLeft, lockId },
+            { resource, ttlMs, clientId, waitTimeoutMs: waitLeft, lockId, maxHoldMs: options.maxHoldMs ?? 0 },
             {
               ...trailer,
               signal: options.signal,
@@ -348,7 +353,7 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
           }
           continue;
         }
-        const { fencingToken, validityMs, nodes, queuedMs } = lease;
+        const { fencingToken, validityMs, nodes, queuedMs, maxHoldMs } = lease;
         if (span.isRecording()) {
           span.setAttributes({
             'redlease.fencing_token': fencingToken,
@@ -368,6 +373,7 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
           sentAt,
           queuedMs,
           validityMs,
+          maxHoldMs,
         };
         return this.hold(new Lease(grant, this.owner), options.autoRenew ?? true);
       } catch (mapped) {
@@ -527,7 +533,9 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
       return validityMs;
     } catch (error) {
       endWithError(span, error);
-      if (error instanceof LockNotHeldError) lease.lose('lost', error.message, 'EXPIRED');
+      if (error instanceof LockNotHeldError) {
+        lease.lose('lost', error.message, error.reason === 'HOLD_CAP_REACHED' ? 'HOLD_CAP' : 'EXPIRED');
+      }
       throw error;
     }
   }

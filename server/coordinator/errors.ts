@@ -20,6 +20,12 @@ export class LimitError extends Error {
   }
 }
 
+/**
+ * The stable reason of an Extend, renewal or re-sent Acquire refused (a NotHolderError: FAILED_PRECONDITION)
+ * because the lease reached its hold cap: it is not renewed again.
+ */
+export const HOLD_CAP_REACHED = 'HOLD_CAP_REACHED';
+
 /** The server is shutting down: waiting Acquires and KeepAlive streams end with this. Retry on another server. */
 export class ShuttingDownError extends Error {
   readonly code = 'SHUTTING_DOWN' as const;

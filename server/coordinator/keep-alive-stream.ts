@@ -1,6 +1,6 @@
 import { context, type Span } from '@opentelemetry/api';
 import { type Lease, NoQuorumError, NotHolderError, type ReleaseResult } from '../redlock/index.js';
-import { LimitError } from './errors.js';
+import { HOLD_CAP_REACHED, LimitError } from './errors.js';
 import type { LossKind } from './lock-events.js';
 import { recordingSpan, untraced } from './tracing.js';
 
@@ -60,6 +60,8 @@ export interface StreamHost {
   validate(resource: string, lockId: string, ttlMs: number | undefined): void;
   renew(resource: string, lockId: string, ttlMs: number | undefined): Promise<Lease>;
   release(resource: string, lockId: string, from: KeepAliveStream): Promise<ReleaseResult>;
+  /** Whether the lease is at its hold cap: it is not renewed again, and running out now is `hold_cap`. */
+  capReached(resource: string, lockId: string): boolean;
   /**
    * Whether a Release call on this server released `lockId` on `resource`: resolves true once such a release
    * succeeded, false when there was none, or it failed. `since` (monotonic ms) ignores releases that began
@@ -236,8 +238,9 @@ export class KeepAliveStream {
         if (await this.host.releasedByHolder(resource, lockId)) {
           return this.releasedMeanwhile(request, lease, lease?.fencingToken ?? 0);
         }
-        if (lease) this.forget(lease, 'not_held', error.message);
-        return ended(request, 'lost', lease?.fencingToken ?? 0, error.message, 'not_held');
+        const kind: LossKind = error.reason === HOLD_CAP_REACHED ? 'hold_cap' : 'not_held';
+        if (lease) this.forget(lease, kind, error.message);
+        return ended(request, 'lost', lease?.fencingToken ?? 0, error.message, kind);
       }
       if (error instanceof NoQuorumError) {
         // Not renewed, not known to be lost: what is left of the previous validity, counted now (the failed
@@ -317,7 +320,9 @@ export class KeepAliveStream {
           if (lease.renewing === 0) this.schedule(lease);
           return;
         }
-        if (lease.renewalFailing) {
+        if (this.host.capReached(lease.resource, lease.lockId)) {
+          this.lose(lease, 'hold_cap', 'the lease reached its hold cap and is not renewed again');
+        } else if (lease.renewalFailing) {
           this.lose(lease, 'renewal_failed', 'validity ran out while renewals failed (no quorum)');
         } else {
           this.lose(lease, 'expired', 'validity ran out: no renewal succeeded before the lease’s deadline');

@@ -12,6 +12,8 @@ import type { LockLog } from './lock-log.js';
 export interface LeaseOperations {
   extend(resource: string, lockId: string, ttlMs: number | undefined, quiet: boolean): Promise<Lease>;
   release(resource: string, lockId: string, from?: KeepAliveStream): ReturnType<Redlock['release']>;
+  /** Whether the lease is at its hold cap (a renewal now would be refused). */
+  capReached(resource: string, lockId: string): boolean;
 }
 
 export interface StreamLimits {
@@ -160,6 +162,10 @@ export class LeaseRegistry implements StreamHost {
 
   release(resource: string, lockId: string, from: KeepAliveStream): ReturnType<Redlock['release']> {
     return this.operations.release(resource, lockId, from);
+  }
+
+  capReached(resource: string, lockId: string): boolean {
+    return this.operations.capReached(resource, lockId);
   }
 
   async releasedByHolder(resource: string, lockId: string, since = 0): Promise<boolean> {

@@ -32,6 +32,7 @@ export function leaseToProto(lease: Lease | Grant): ProtoLease {
     quorum: lease.quorum,
     attempts: lease.attempts,
     queuedMs: 'queuedMs' in lease ? lease.queuedMs : 0,
+    maxHoldMs: 'maxHoldMs' in lease ? lease.maxHoldMs : 0,
   };
 }
 
@@ -83,6 +84,7 @@ const LOSS: Record<LossKind, LossReason> = {
   not_held: LossReason.LOSS_REASON_EXPIRED,
   renewal_failed: LossReason.LOSS_REASON_RENEWAL_FAILED,
   taken_over: LossReason.LOSS_REASON_TAKEN_OVER,
+  hold_cap: LossReason.LOSS_REASON_HOLD_CAP,
 };
 
 export function lossReasonToProto(kind: LossKind | undefined): LossReason {

@@ -53,7 +53,14 @@ export function labRoutes(coordinator: Coordinator, maxBodyBytes: number): LabRo
       name: 'Acquire',
       auth: 'lock',
       async handle(call) {
-        const b = await body(call, ['resource', 'ttl_ms', 'client_id', 'wait_timeout_ms', 'lock_id']);
+        const b = await body(call, [
+          'resource',
+          'ttl_ms',
+          'client_id',
+          'wait_timeout_ms',
+          'lock_id',
+          'max_hold_ms',
+        ]);
         const lease = await coordinator.acquire(
           {
             resource: b.resource as string,
@@ -61,6 +68,7 @@ export function labRoutes(coordinator: Coordinator, maxBodyBytes: number): LabRo
             clientId: b.client_id as string | undefined,
             waitTimeoutMs: b.wait_timeout_ms as number | undefined,
             lockId: b.lock_id === '' ? undefined : (b.lock_id as string | undefined),
+            maxHoldMs: b.max_hold_ms as number | undefined,
           },
           call.signal,
         );

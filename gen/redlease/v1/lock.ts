@@ -205,6 +205,21 @@ export interface AcquireRequest {
    * larger fencing token.
    */
   lockId: string;
+  /**
+   * Longest the lease may be held, in milliseconds from its grant, however often it is renewed.
+   * 0 means no cap of the caller's own; otherwise at least 100 (the smallest ttl_ms). The server
+   * may have its own cap (--max-hold-ms); the smaller of the two applies. A capped lease is never
+   * renewed past its cap: Acquire, Extend and KeepAlive renewals shorten the ttl so that the lock
+   * expires on the nodes no later than the cap, and once less than 100 ms of it is left a renewal
+   * is refused: Extend fails with FAILED_PRECONDITION (reason HOLD_CAP_REACHED) and KeepAlive
+   * answers (or pushes, at the deadline) LOST with LOSS_REASON_HOLD_CAP. An Acquire re-sent with
+   * the lock_id that already holds the resource keeps the cap counted from the first grant.
+   *
+   * The cap is kept by the server that granted the lease (in its memory, not on the Redis nodes):
+   * an Extend or KeepAlive through another replica, or through this server after it restarted,
+   * does not know it and renews as asked. Send a lease's renewals to the server that granted it.
+   */
+  maxHoldMs: number;
 }
 
 /** Response of LockService.Acquire. */
@@ -273,6 +288,14 @@ export interface Lease {
    * succeeded at once.
    */
   queuedMs: number;
+  /**
+   * The hold cap in force for this lease, in milliseconds from its grant: the smaller of
+   * AcquireRequest.max_hold_ms and the server's --max-hold-ms (see AcquireRequest.max_hold_ms).
+   * 0 when the lease has no cap, or (Extend) when this server did not grant it and so does not
+   * know its cap. A client can count the cap from send_time + queued_ms, which is never later
+   * than the server's start of it.
+   */
+  maxHoldMs: number;
 }
 
 /** Request for LockService.Release. */
@@ -503,7 +526,7 @@ export interface NodeLockState {
 }
 
 function createBaseAcquireRequest(): AcquireRequest {
-  return { resource: "", ttlMs: 0, clientId: "", waitTimeoutMs: 0, lockId: "" };
+  return { resource: "", ttlMs: 0, clientId: "", waitTimeoutMs: 0, lockId: "", maxHoldMs: 0 };
 }
 
 export const AcquireRequest: MessageFns<AcquireRequest> = {
@@ -522,6 +545,9 @@ export const AcquireRequest: MessageFns<AcquireRequest> = {
     }
     if (message.lockId !== "") {
       writer.uint32(42).string(message.lockId);
+    }
+    if (message.maxHoldMs !== 0) {
+      writer.uint32(48).uint32(message.maxHoldMs);
     }
     return writer;
   },
@@ -579,6 +605,14 @@ export const AcquireRequest: MessageFns<AcquireRequest> = {
             message.lockId = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.maxHoldMs = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -614,6 +648,11 @@ export const AcquireRequest: MessageFns<AcquireRequest> = {
         : isSet(object.lock_id)
         ? globalThis.String(object.lock_id)
         : "",
+      maxHoldMs: isSet(object.maxHoldMs)
+        ? globalThis.Number(object.maxHoldMs)
+        : isSet(object.max_hold_ms)
+        ? globalThis.Number(object.max_hold_ms)
+        : 0,
     };
   },
 
@@ -634,6 +673,9 @@ export const AcquireRequest: MessageFns<AcquireRequest> = {
     if (message.lockId !== "") {
       obj.lockId = message.lockId;
     }
+    if (message.maxHoldMs !== 0) {
+      obj.maxHoldMs = Math.round(message.maxHoldMs);
+    }
     return obj;
   },
 
@@ -647,6 +689,7 @@ export const AcquireRequest: MessageFns<AcquireRequest> = {
     message.clientId = object.clientId ?? "";
     message.waitTimeoutMs = object.waitTimeoutMs ?? 0;
     message.lockId = object.lockId ?? "";
+    message.maxHoldMs = object.maxHoldMs ?? 0;
     return message;
   },
 };
@@ -729,6 +772,7 @@ function createBaseLease(): Lease {
     quorum: 0,
     attempts: 0,
     queuedMs: 0,
+    maxHoldMs: 0,
   };
 }
 
@@ -760,6 +804,9 @@ export const Lease: MessageFns<Lease> = {
     }
     if (message.queuedMs !== 0) {
       writer.uint32(72).uint32(message.queuedMs);
+    }
+    if (message.maxHoldMs !== 0) {
+      writer.uint32(80).uint32(message.maxHoldMs);
     }
     return writer;
   },
@@ -849,6 +896,14 @@ export const Lease: MessageFns<Lease> = {
             message.queuedMs = reader.uint32();
             continue;
           }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.maxHoldMs = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -894,6 +949,11 @@ export const Lease: MessageFns<Lease> = {
         : isSet(object.queued_ms)
         ? globalThis.Number(object.queued_ms)
         : 0,
+      maxHoldMs: isSet(object.maxHoldMs)
+        ? globalThis.Number(object.maxHoldMs)
+        : isSet(object.max_hold_ms)
+        ? globalThis.Number(object.max_hold_ms)
+        : 0,
     };
   },
 
@@ -926,6 +986,9 @@ export const Lease: MessageFns<Lease> = {
     if (message.queuedMs !== 0) {
       obj.queuedMs = Math.round(message.queuedMs);
     }
+    if (message.maxHoldMs !== 0) {
+      obj.maxHoldMs = Math.round(message.maxHoldMs);
+    }
     return obj;
   },
 
@@ -943,6 +1006,7 @@ export const Lease: MessageFns<Lease> = {
     message.quorum = object.quorum ?? 0;
     message.attempts = object.attempts ?? 0;
     message.queuedMs = object.queuedMs ?? 0;
+    message.maxHoldMs = object.maxHoldMs ?? 0;
     return message;
   },
 };
