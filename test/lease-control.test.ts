@@ -13,6 +13,7 @@ import {
   LockClient,
   type LockClientOptions,
 } from '../client/src/index.js';
+import { Mode } from '../gen/redlease/v1/admin.js';
 import { LeaseState, LossReason } from '../gen/redlease/v1/lock.js';
 import { openStream } from './support/keepalive-stream.js';
 import { startTestServer, type TestServer, uniqueResource, waitFor } from './support/server.js';
@@ -303,5 +304,72 @@ describe('hold cap', () => {
     const error = await lostError(lease, 5_000);
     expect(error.reason).toBe('HOLD_CAP');
     expect(performance.now() - started).toBeLessThan(1_200 + 500);
+  });
+});
+
+describe('a safe mode switch', () => {
+  it('SetMode without force while leases are live is refused, naming how many, and nothing changes', async () => {
+    const { lock, admin } = await startTestServer();
+    const resources = [uniqueResource('live-a'), uniqueResource('live-b')];
+    const leases = await Promise.all(resources.map((resource) => lock.acquire({ resource, ttlMs: 5_000 })));
+    const stream = openStream(lock);
+    const first = leases[0]!.lease!;
+    stream.send({ resource: first.resource, lockId: first.lockId, ttlMs: 5_000 });
+    expect((await stream.nth(1)).state).toBe(LeaseState.LEASE_STATE_HELD);
+
+    const error = await admin.setMode({ mode: Mode.MODE_SINGLE }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ClientError);
+    expect((error as ClientError).code).toBe(Status.FAILED_PRECONDITION);
+    expect((error as ClientError).details).toMatch(/^2 leases are live/);
+
+    expect((await admin.getMode({})).mode).toBe(Mode.MODE_REDLOCK);
+    for (const { lease } of leases) {
+      expect(await lock.describe({ resource: lease!.resource })).toMatchObject({
+        locked: true,
+        fencingToken: lease!.fencingToken,
+      });
+    }
+    stream.send({ resource: first.resource, lockId: first.lockId, ttlMs: 5_000 });
+    expect(await stream.nth(2)).toMatchObject({ state: LeaseState.LEASE_STATE_HELD, reason: '' });
+    expect(stream.received).toHaveLength(2); // no LOST was pushed
+  });
+
+  it('SetMode with force pushes LOST{MODE_SWITCH}, deletes the locks, switches, and a waiter is granted', async () => {
+    const { lock, admin } = await startTestServer();
+    const resource = uniqueResource('forced');
+    const { lease } = await lock.acquire({ resource, ttlMs: 5_000 });
+    const stream = openStream(lock);
+    stream.send({ resource, lockId: lease!.lockId, ttlMs: 5_000 });
+    expect((await stream.nth(1)).state).toBe(LeaseState.LEASE_STATE_HELD);
+    const waiter = lock.acquire({ resource, ttlMs: 5_000, waitTimeoutMs: 8_000 });
+
+    expect(await admin.setMode({ mode: Mode.MODE_SINGLE, force: true })).toEqual({
+      mode: Mode.MODE_SINGLE,
+      leasesEnded: 1,
+    });
+    expect(await stream.nth(2)).toMatchObject({
+      state: LeaseState.LEASE_STATE_LOST,
+      lossReason: LossReason.LOSS_REASON_MODE_SWITCH,
+      fencingToken: lease!.fencingToken,
+    });
+    // The waiter is granted under the new mode, by node 1 alone.
+    const granted = (await waiter).lease!;
+    expect(granted).toMatchObject({ quorum: 1, nodes: ['redis-1'] });
+    expect(granted.fencingToken).toBeGreaterThan(lease!.fencingToken);
+    // The old lease is gone: its renewal is LOST.
+    stream.send({ resource, lockId: lease!.lockId, ttlMs: 5_000 });
+    expect((await stream.nth(3)).state).toBe(LeaseState.LEASE_STATE_LOST);
+  });
+
+  it('the SDK surfaces a forced mode switch as reason MODE_SWITCH', async () => {
+    const { address, admin } = await startTestServer();
+    const client = sdk(address);
+    let renewed = false;
+    client.on('renewed', () => (renewed = true));
+    const lease = await client.acquire(uniqueResource('sdk-mode'), { ttlMs: 1_500 });
+    await waitFor('a renewal', () => renewed, 5_000); // on the KeepAlive stream now
+    await admin.setMode({ mode: Mode.MODE_SINGLE, force: true });
+    const error = await lostError(lease, 2_000);
+    expect(error.reason).toBe('MODE_SWITCH');
   });
 });

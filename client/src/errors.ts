@@ -95,7 +95,7 @@ export class LeaseLostError extends Error {
     readonly reason: LossReason = kind === 'expired' ? 'EXPIRED' : 'UNSPECIFIED',
   ) {
     super(
-      `lease on "${resource}" (token ${fencingToken}) ${kind === 'expired' ? 'expired' : 'lost'} [${reason}]: ${detail}`,
+      `lease on "${resource}" (token ${fencingToken}) ${kind === 'expired' ? 'expired' : 'lost'}: ${detail} (reason ${reason})`,
     );
   }
 }

@@ -9,7 +9,7 @@ import {
   type Redlock,
   type ReleaseResult,
 } from '../redlock/index.js';
-import { HOLD_CAP_REACHED, ShuttingDownError } from './errors.js';
+import { HOLD_CAP_REACHED, LiveLeasesError, ShuttingDownError } from './errors.js';
 import type { KeepAliveStream, StreamOutput } from './keep-alive-stream.js';
 import { LeaseRegistry, type StreamLimits } from './lease-registry.js';
 import { type LockEvents, NO_EVENTS } from './lock-events.js';
@@ -79,7 +79,7 @@ export class Coordinator {
   constructor(
     private readonly engine: Redlock,
     readonly limits: CoordinatorLimits,
-    private readonly log: Logger,
+    log: Logger,
     /** Told of every outcome (the metrics). */
     events: LockEvents = NO_EVENTS,
   ) {
@@ -282,16 +282,35 @@ export class Coordinator {
     return this.engine.getMode();
   }
 
-  setMode(mode: Mode): Mode {
-    const kept = this.registry.resourceCount;
-    if (mode !== this.engine.getMode() && kept > 0) {
-      this.log.warn(
-        { from: this.engine.getMode(), to: mode, resources_kept_alive: kept },
-        'mode changes while leases are kept alive: their next renewal runs under the new mode and may lose them',
-      );
+  /**
+   * Switches the mode (admin.proto, SetMode). Refused with LiveLeasesError while this server knows of live leases,
+   * unless `force`: then their KeepAlive streams are pushed LOST{MODE_SWITCH} first, the mode is switched (every
+   * grant from then on is under it), and their locks are deleted on every node holding their lock ids, waking
+   * waiters. Resolves with the mode in force and how many leases were ended.
+   */
+  async setMode(mode: Mode, force = false): Promise<{ mode: Mode; leasesEnded: number }> {
+    const from = this.engine.getMode();
+    if (mode === from) return { mode, leasesEnded: 0 };
+    const live = this.lockLog.liveLeases();
+    if (live.length > 0 && !force) throw new LiveLeasesError(live.length, from, mode);
+    const reason = `the server's mode was switched from ${from} to ${mode} with force`;
+    if (live.length > 0) this.lockLog.modeSwitchForced(from, mode, live.length);
+    for (const lease of live) {
+      if (!this.registry.end(lease.resource, lease.lockId, 'mode_switch', reason)) {
+        this.lockLog.lost({ ...lease, clientId: '' }, 'mode_switch', reason);
+      }
     }
     this.engine.setMode(mode);
-    return this.engine.getMode();
+    await Promise.all(
+      live.map(async ({ resource, lockId }) => {
+        const releasing = this.engine.release(resource, lockId);
+        this.waitingRoom.releasing(resource, releasing);
+        this.holdCaps.delete(holdKey(resource, lockId));
+        // Gone already (expired meanwhile) or no node reachable: either way its lock ends at its ttl at the latest.
+        await releasing.catch(() => undefined);
+      }),
+    );
+    return { mode: this.engine.getMode(), leasesEnded: live.length };
   }
 
   /**

@@ -44,6 +44,16 @@ export class HeldLeases {
     return this.byResource.size;
   }
 
+  /** The leases still within their validity. */
+  live(): { resource: string; lockId: string; fencingToken: number }[] {
+    this.sweep();
+    return [...this.byResource].map(([resource, held]) => ({
+      resource,
+      lockId: held.lockId,
+      fencingToken: held.fencingToken,
+    }));
+  }
+
   private record(lease: Lease): void {
     this.byResource.set(lease.resource, {
       lockId: lease.lockId,

@@ -6,6 +6,7 @@ import {
   type StreamHost,
   type StreamOutput,
 } from './keep-alive-stream.js';
+import type { LossKind } from './lock-events.js';
 import type { LockLog } from './lock-log.js';
 
 /** What the registry needs of the coordinator: its lock operations, with their logging and metrics. */
@@ -114,6 +115,20 @@ export class LeaseRegistry implements StreamHost {
         );
       }
     }
+  }
+
+  /**
+   * Ends the kept-alive lease `lockId` on `resource` on every stream carrying it: LOST with `kind`, pushed.
+   * Returns whether any stream carried it (each reported the loss to the lock log).
+   */
+  end(resource: string, lockId: string, kind: LossKind, reason: string): boolean {
+    let found = false;
+    for (const lease of this.attachedTo(resource)) {
+      if (lease.lockId !== lockId) continue;
+      found = true;
+      lease.stream.lose(lease, kind, reason);
+    }
+    return found;
   }
 
   /**

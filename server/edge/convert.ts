@@ -85,6 +85,7 @@ const LOSS: Record<LossKind, LossReason> = {
   renewal_failed: LossReason.LOSS_REASON_RENEWAL_FAILED,
   taken_over: LossReason.LOSS_REASON_TAKEN_OVER,
   hold_cap: LossReason.LOSS_REASON_HOLD_CAP,
+  mode_switch: LossReason.LOSS_REASON_MODE_SWITCH,
 };
 
 export function lossReasonToProto(kind: LossKind | undefined): LossReason {
