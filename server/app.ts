@@ -80,6 +80,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     engine,
     {
       maxWaitMs: config.maxWaitMs,
+      maxHoldMs: config.maxHoldMs,
       maxWaitersPerResource: config.maxWaitersPerResource,
       maxWaiters: config.maxWaiters,
       maxStreams: config.maxStreams,

@@ -90,6 +90,7 @@ describe('defaults', () => {
       retryDelayMs: 50,
       retryJitterMs: 100,
       keyPrefix: 'lk:',
+      maxHoldMs: 0,
       maxWaitMs: 300_000,
       maxWaitersPerResource: 100,
       maxWaiters: 10_000,

@@ -58,6 +58,8 @@ export interface ServerConfig {
   retryJitterMs: number;
   /** May be '' (share lock keys with other Redlock clients). */
   keyPrefix: string;
+  /** Longest any lease may be held from its grant, renewals included; 0 = no server cap. */
+  maxHoldMs: number;
   /** Largest wait_timeout_ms accepted; 0 = callers may not wait. */
   maxWaitMs: number;
   maxWaitersPerResource: number;
@@ -325,6 +327,21 @@ export const OPTIONS: readonly OptionSpec[] = [
     group: 'Leases',
     description:
       'largest ttl_ms accepted; also how long a node restarted empty may have to wait before it votes again',
+  },
+  {
+    // No cap by default: a lease renewed for as long as its holder works is the contract every client relies
+    // on today (leader election holds for days). A cap is a policy for a deployment that wants one.
+    key: 'maxHoldMs',
+    type: 'integer',
+    unit: 'ms',
+    flag: '--max-hold-ms',
+    env: 'REDLEASE_MAX_HOLD_MS',
+    default: 0,
+    min: 0,
+    max: 720 * H,
+    group: 'Leases',
+    description:
+      'longest a lease may be held from its grant, renewals included; a request’s max_hold_ms may lower it (0: no cap)',
   },
   {
     key: 'retryCount',
@@ -700,6 +717,11 @@ export function parseConfig(
   for (const spec of integers.filter((o) => o.between)) {
     const [low, high] = spec.between!;
     ints[spec.key] = parseInteger(spec, get(spec), ints[low]!, ints[high]!);
+  }
+  if (ints.maxHoldMs !== 0 && ints.maxHoldMs! < ints.minTtlMs!) {
+    warnings.push(
+      `${optionLabel(option('maxHoldMs'))}: ${ints.maxHoldMs} is below ${optionLabel(option('minTtlMs'))}; leases are capped at ${ints.minTtlMs} ms`,
+    );
   }
 
   const mode = parseChoice(option('mode'), get(option('mode')), MODES);

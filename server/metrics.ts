@@ -44,7 +44,7 @@ export class Metrics implements LockEvents {
   });
   private readonly leasesLost = new Counter({
     name: 'redlease_leases_lost_total',
-    help: 'Kept-alive leases the server told their holder were lost, by reason: expired (no renewal in time), renewal_failed (ran out while renewals failed), not_held (a renewal found it gone), taken_over (another lease was granted). a release by the lease’s own lock id is not a loss',
+    help: 'Kept-alive leases the server told their holder were lost, by reason: expired (no renewal in time), renewal_failed (ran out while renewals failed), not_held (a renewal found it gone), taken_over (another lease was granted), hold_cap (it reached its hold cap), mode_switch (a forced mode switch ended it). a release by the lease’s own lock id is not a loss',
     labelNames: ['reason'],
     registers: [this.registry],
   });

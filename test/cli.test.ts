@@ -431,6 +431,14 @@ describe('redlease --json', () => {
     expect((await admin.getMode({})).mode).toBe(Mode.MODE_SINGLE);
     expect(await json('mode', 'redlock')).toEqual({ mode: 'redlock' });
     expect((await admin.getMode({})).mode).toBe(Mode.MODE_REDLOCK);
+    // With a live lease the switch is refused (nothing changes) unless --force, which ends it.
+    await lock.acquire({ resource: `${resource}-mode`, ttlMs: 10_000 });
+    const refused = await runCli(['--address', address, '--json', 'mode', 'single']);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/1 lease is live/);
+    expect((await admin.getMode({})).mode).toBe(Mode.MODE_REDLOCK);
+    expect(await json('mode', '--force', 'single')).toEqual({ mode: 'single', leases_ended: 1 });
+    expect(await json('mode', 'redlock')).toEqual({ mode: 'redlock' });
 
     // release: by lock id; a second release finds nothing to release (exit 1, the server's reason).
     const taken = await lock.acquire({ resource, ttlMs: 10_000, clientId: 'raw' });

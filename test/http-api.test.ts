@@ -193,13 +193,18 @@ describe('lab JSON API: admin endpoints', () => {
     expect((await api.post('/admin/mode?mode=single')).body).toEqual({
       mode: 'single',
       previous_mode: 'redlock',
+      leases_ended: 0,
     });
     const single = await api.post('/lock/acquire', { resource: uniqueResource() });
     expect(single.body).toMatchObject({ mode: 'single', nodes_acquired: 1, nodes: ['redis-1'], quorum: 1 });
-    expect((await api.post('/admin/mode', { mode: 'redlock' })).body).toEqual({
+    // The SINGLE lease is live: the switch back is refused, and with force it ends the lease.
+    expectError(await api.post('/admin/mode', { mode: 'redlock' }), 409, 'LEASES_LIVE');
+    expect((await api.post('/admin/mode', { mode: 'redlock', force: true })).body).toEqual({
       mode: 'redlock',
       previous_mode: 'single',
+      leases_ended: 1,
     });
+    expectError(await api.post('/admin/mode?mode=single&force=yes'), 400, 'FORCE_INVALID', 'force');
     expectError(await api.post('/admin/mode?mode=bogus'), 400, 'MODE_INVALID', 'mode');
     expectError(await api.post('/admin/mode'), 400, 'MODE_INVALID', 'mode');
     expectError(await api.post('/admin/mode?mode=single', { mode: 'redlock' }), 400, 'MODE_INVALID', 'mode');

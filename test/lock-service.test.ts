@@ -76,13 +76,20 @@ describe('LockService success paths (real server, real Redis nodes, real gRPC cl
 
   it('AdminService: GetMode, SetMode (SINGLE grants on node 1 alone), ListNodes', async () => {
     const { lock, admin } = await startTestServer();
-    expect(await admin.getMode({})).toEqual({ mode: Mode.MODE_REDLOCK });
-    expect(await admin.setMode({ mode: Mode.MODE_SINGLE })).toEqual({ mode: Mode.MODE_SINGLE });
+    expect(await admin.getMode({})).toEqual({ mode: Mode.MODE_REDLOCK, leasesEnded: 0 });
+    expect(await admin.setMode({ mode: Mode.MODE_SINGLE })).toEqual({
+      mode: Mode.MODE_SINGLE,
+      leasesEnded: 0,
+    });
     const { lease } = await lock.acquire({ resource: uniqueResource() });
     expect(lease).toMatchObject({ quorum: 1, nodes: ['redis-1'] });
     const listed = await admin.listNodes({});
     expect(listed).toMatchObject({ quorum: 1, quorumAvailable: true, mode: Mode.MODE_SINGLE });
-    expect(await admin.setMode({ mode: Mode.MODE_REDLOCK })).toEqual({ mode: Mode.MODE_REDLOCK });
+    // The SINGLE lease is live: only a forced switch goes through, and it ends the lease.
+    expect(await admin.setMode({ mode: Mode.MODE_REDLOCK, force: true })).toEqual({
+      mode: Mode.MODE_REDLOCK,
+      leasesEnded: 1,
+    });
     const nodes = (await admin.listNodes({})).nodes;
     expect(nodes.map((n) => [n.name, n.up, n.voting, n.quarantined])).toEqual([
       ['redis-1', true, true, false],
@@ -185,7 +192,7 @@ describe('status codes, each with a message that says what to fix', () => {
       Status.UNAUTHENTICATED,
     );
     const right = new Metadata({ authorization: 'Bearer s3cret-admin' });
-    expect(await admin.getMode({}, { metadata: right })).toEqual({ mode: Mode.MODE_REDLOCK });
+    expect(await admin.getMode({}, { metadata: right })).toEqual({ mode: Mode.MODE_REDLOCK, leasesEnded: 0 });
     expect(address).toMatch(/^127\.0\.0\.1:/);
   });
 
@@ -291,6 +298,6 @@ describe('garbage inputs: INVALID_ARGUMENT naming the field, nothing reaches Red
       expect(error.code).toBe(Status.INVALID_ARGUMENT);
       expect(error.details).toMatch(message);
     }
-    expect(await admin.getMode({})).toEqual({ mode: Mode.MODE_REDLOCK });
+    expect(await admin.getMode({})).toEqual({ mode: Mode.MODE_REDLOCK, leasesEnded: 0 });
   });
 });

@@ -176,7 +176,7 @@ describe("LockClient with transport: 'session'", () => {
     const { lease: holder } = await lock.acquire({ resource, ttlMs: 5_000 });
     const acquire = (clientId: string) =>
       transport.acquire(
-        { resource, ttlMs: 5_000, clientId, waitTimeoutMs: 8_000, lockId: newLockId() },
+        { resource, ttlMs: 5_000, clientId, waitTimeoutMs: 8_000, lockId: newLockId(), maxHoldMs: 0 },
         { deadline: 10_000 },
       );
     const waits = [acquire('first'), acquire('second'), acquire('third')];

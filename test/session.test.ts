@@ -40,6 +40,7 @@ const acquire = (
     clientId: 'session-test',
     waitTimeoutMs: extra.waitTimeoutMs ?? 0,
     lockId: extra.lockId ?? '',
+    maxHoldMs: 0,
   },
 });
 const release = (resource: string, lockId: string): Op => ({ $case: 'release', value: { resource, lockId } });

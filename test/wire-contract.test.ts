@@ -65,7 +65,14 @@ describe('64-bit fields round-trip as exact JS numbers', () => {
     const req = AcquireRequest.decode(
       AcquireRequest.encode(AcquireRequest.fromPartial({ resource: 'r' })).finish(),
     );
-    expect(req).toEqual({ resource: 'r', ttlMs: 0, clientId: '', waitTimeoutMs: 0, lockId: '' });
+    expect(req).toEqual({
+      resource: 'r',
+      ttlMs: 0,
+      clientId: '',
+      waitTimeoutMs: 0,
+      lockId: '',
+      maxHoldMs: 0,
+    });
   });
 });
 

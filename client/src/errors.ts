@@ -59,9 +59,31 @@ export class LockTimeoutError extends LockError {
 }
 
 /**
- * Why a lease's `signal` aborted when the lease was lost: `expired` (its validity ran out on this process's
- * monotonic clock without a renewal, e.g. the server was unreachable or this process stalled), or `lost` (the
- * server said this lock id no longer holds the resource). Either way the holder must stop relying on the lock.
+ * Why a lease was lost, machine-readable: the wire's LossReason (lock.proto) without its `LOSS_REASON_` prefix.
+ * - `EXPIRED`: no renewal succeeded in time (renewals stopped or did not arrive; also a renewal that found the lock
+ *   gone from the nodes).
+ * - `RENEWAL_FAILED`: renewals were failing for want of a quorum of Redis nodes when the validity ran out.
+ * - `TAKEN_OVER`: another lease was granted the resource.
+ * - `REVOKED`: an administrator ended the lease.
+ * - `MODE_SWITCH`: the server's locking mode was switched with `force`, ending every live lease.
+ * - `HOLD_CAP`: the lease reached its hold cap (`maxHoldMs`, or the server's `--max-hold-ms`).
+ * - `UNSPECIFIED`: none of these is known (e.g. the client was closed without releasing, or a newer server sent a
+ *   reason this SDK does not know).
+ */
+export type LossReason =
+  | 'EXPIRED'
+  | 'RENEWAL_FAILED'
+  | 'TAKEN_OVER'
+  | 'REVOKED'
+  | 'MODE_SWITCH'
+  | 'HOLD_CAP'
+  | 'UNSPECIFIED';
+
+/**
+ * Why a lease's `signal` aborted when the lease was lost. `reason` says why (see LossReason); `kind` says who
+ * noticed: `expired` (its validity ran out on this process's monotonic clock without a renewal, e.g. the server
+ * was unreachable or this process stalled), or `lost` (the server said this lock id no longer holds the
+ * resource). Either way the holder must stop relying on the lock.
  */
 export class LeaseLostError extends Error {
   override name = 'LeaseLostError';
@@ -70,9 +92,28 @@ export class LeaseLostError extends Error {
     readonly fencingToken: number,
     readonly kind: 'expired' | 'lost',
     detail: string,
+    readonly reason: LossReason = kind === 'expired' ? 'EXPIRED' : 'UNSPECIFIED',
   ) {
     super(
-      `lease on "${resource}" (token ${fencingToken}) ${kind === 'expired' ? 'expired' : 'lost'}: ${detail}`,
+      `lease on "${resource}" (token ${fencingToken}) ${kind === 'expired' ? 'expired' : 'lost'}: ${detail} (reason ${reason})`,
+    );
+  }
+}
+
+/**
+ * Thrown by `lease.assertValidFor(ms)` when the lease is held but will not stay valid for `neededMs`: do not start
+ * the write. (When the lease has already ended, its LeaseLostError / LeaseReleasedError is thrown instead.)
+ */
+export class LeaseExpiringError extends Error {
+  override name = 'LeaseExpiringError';
+  constructor(
+    readonly resource: string,
+    readonly fencingToken: number,
+    readonly remainingMs: number,
+    readonly neededMs: number,
+  ) {
+    super(
+      `lease on "${resource}" (token ${fencingToken}) has ${Math.floor(remainingMs)} ms left, less than the ${neededMs} ms asked for`,
     );
   }
 }

@@ -7,6 +7,7 @@ export type { DescribeResponse as LockDescription, NodeLockState } from '../../g
 export {
   AuthError,
   InvalidArgumentError,
+  LeaseExpiringError,
   LeaseLostError,
   LeaseReleasedError,
   LimitExceededError,
@@ -14,10 +15,11 @@ export {
   LockHeldError,
   LockNotHeldError,
   LockTimeoutError,
+  type LossReason,
   UnavailableError,
 } from './errors.js';
 export { FencedStore, type FencedStoreOptions, StaleTokenError } from './fenced-store.js';
-export { Lease } from './lease.js';
+export { Lease, type LeaseEvents } from './lease.js';
 export {
   type AcquireOptions,
   LockClient,

@@ -4,7 +4,12 @@
  */
 import { type Pushable, pushable } from 'it-pushable';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { type KeepAliveRequest, type KeepAliveResponse, LeaseState } from '../../gen/redlease/v1/lock.js';
+import {
+  type KeepAliveRequest,
+  type KeepAliveResponse,
+  LeaseState,
+  LossReason,
+} from '../../gen/redlease/v1/lock.js';
 import { waitFor } from '../../scripts/lib/wait.js';
 import { KeepAliveStream } from './keep-alive-stream.js';
 import { Lease } from './lease.js';
@@ -60,6 +65,7 @@ function response(
     validUntilMs: 0,
     fencingToken: 7,
     reason: '',
+    lossReason: LossReason.LOSS_REASON_UNSPECIFIED,
     ...fields,
   };
 }

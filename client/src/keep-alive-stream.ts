@@ -1,7 +1,13 @@
 import { performance } from 'node:perf_hooks';
 import { type Pushable, pushable } from 'it-pushable';
-import { type KeepAliveRequest, type KeepAliveResponse, LeaseState } from '../../gen/redlease/v1/lock.js';
+import {
+  type KeepAliveRequest,
+  type KeepAliveResponse,
+  LeaseState,
+  LossReason as WireLossReason,
+} from '../../gen/redlease/v1/lock.js';
 import { backoffMs } from './backoff.js';
+import type { LossReason } from './errors.js';
 import type { Lease } from './lease.js';
 
 /** What the stream needs from the client: a way to open the call, and where to report what happens. */
@@ -153,6 +159,7 @@ export class KeepAliveStream {
           lease.renewed(sentAt, response.validityMs);
           this.hooks.renewed(lease, response.validityMs);
         } else {
+          lease.renewalFailed();
           this.hooks.renewalFailed(lease, response.reason || 'renewal not confirmed');
           this.schedule(entry, Math.max(RETRY_MIN_MS, lease.renewIntervalMs / RETRY_FRACTION));
         }
@@ -160,7 +167,11 @@ export class KeepAliveStream {
       }
       case LeaseState.LEASE_STATE_LOST:
         this.detach(lease);
-        lease.lose('lost', response.reason || 'the server no longer holds it');
+        lease.lose(
+          'lost',
+          response.reason || 'the server no longer holds it',
+          lossReasonOf(response.lossReason),
+        );
         return;
       case LeaseState.LEASE_STATE_RELEASED:
         // Never asked for (the SDK releases with a unary call, after detaching the lease): someone else used this
@@ -198,4 +209,18 @@ export class KeepAliveStream {
     call?.abort.abort();
     call?.requests.end();
   }
+}
+
+const LOSS_REASONS: Partial<Record<WireLossReason, LossReason>> = {
+  [WireLossReason.LOSS_REASON_EXPIRED]: 'EXPIRED',
+  [WireLossReason.LOSS_REASON_RENEWAL_FAILED]: 'RENEWAL_FAILED',
+  [WireLossReason.LOSS_REASON_TAKEN_OVER]: 'TAKEN_OVER',
+  [WireLossReason.LOSS_REASON_REVOKED]: 'REVOKED',
+  [WireLossReason.LOSS_REASON_MODE_SWITCH]: 'MODE_SWITCH',
+  [WireLossReason.LOSS_REASON_HOLD_CAP]: 'HOLD_CAP',
+};
+
+/** The wire's LossReason as the SDK's; a value this SDK does not know (a newer server) is UNSPECIFIED. */
+export function lossReasonOf(reason: WireLossReason): LossReason {
+  return LOSS_REASONS[reason] ?? 'UNSPECIFIED';
 }

@@ -1,5 +1,6 @@
+import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import { LeaseLostError, LeaseReleasedError } from './errors.js';
+import { LeaseExpiringError, LeaseLostError, LeaseReleasedError, type LossReason } from './errors.js';
 
 /** What a Lease needs from the client that granted it. */
 export interface LeaseOwner {
@@ -8,6 +9,18 @@ export interface LeaseOwner {
   release(lease: Lease): Promise<boolean>;
   /** The lease ended (lost: the reason; released: undefined), before its signal aborts: stop tracking it. */
   ended(lease: Lease, lost: LeaseLostError | undefined): void;
+  /** The lease entered jeopardy (see LeaseEvents), after its own listeners heard of it. */
+  jeopardy?(lease: Lease, remainingMs: number): void;
+}
+
+/** Events a Lease emits. None is needed for safety: `signal`, `isHeld()` and `assertValidFor()` decide. */
+export interface LeaseEvents {
+  /**
+   * Less than a third of the ttl is left and no renewal has succeeded since the deadline last moved (renewals
+   * are failing or going unanswered): the lease may be lost soon. Emitted at most once per deadline; a
+   * successful renewal re-arms it. `remainingMs` is the time left until the deadline.
+   */
+  jeopardy: [remainingMs: number];
 }
 
 export interface LeaseGrant {
@@ -23,6 +36,8 @@ export interface LeaseGrant {
   /** How long the server held the request before the attempt that granted it began (Lease.queued_ms). */
   queuedMs: number;
   validityMs: number;
+  /** The hold cap in force (Lease.max_hold_ms), ms from the grant; 0 or absent: none. */
+  maxHoldMs?: number;
 }
 
 /**
@@ -41,7 +56,7 @@ export interface LeaseGrant {
  * Send `fencingToken` with every write to the protected resource (see FencedStore): it is what stops a holder
  * that lost its lease without noticing.
  */
-export class Lease implements AsyncDisposable {
+export class Lease extends EventEmitter<LeaseEvents> implements AsyncDisposable {
   readonly resource: string;
   readonly lockId: string;
   readonly fencingToken: number;
@@ -63,12 +78,19 @@ export class Lease implements AsyncDisposable {
   private released: Promise<boolean> | undefined;
   /** release() was called: renewal stopped on purpose, so running out of validity now is no loss. */
   private releasing = false;
+  /** The latest renewal failed (no quorum…): running out of validity now is RENEWAL_FAILED, not EXPIRED. */
+  private renewalFailing = false;
+  /** `jeopardy` was emitted for the current deadline (a successful renewal that moves it re-arms it). */
+  private inJeopardy = false;
+  /** End of the hold cap on the monotonic clock (never later than the server's); undefined: no cap. */
+  private readonly capEnd: number | undefined;
 
   /** Leases come from LockClient.acquire; there is no need to construct one. */
   constructor(
     grant: LeaseGrant,
     private readonly owner: LeaseOwner,
   ) {
+    super();
     this.resource = grant.resource;
     this.lockId = grant.lockId;
     this.fencingToken = grant.fencingToken;
@@ -77,6 +99,7 @@ export class Lease implements AsyncDisposable {
     this.ttl = grant.ttlMs;
     this.effectiveTtl = grant.ttlMs || grant.validityMs;
     this.deadline = grant.sentAt + grant.queuedMs + grant.validityMs;
+    this.capEnd = grant.maxHoldMs ? grant.sentAt + grant.queuedMs + grant.maxHoldMs : undefined;
     this.armDeadline();
   }
 
@@ -119,8 +142,26 @@ export class Lease implements AsyncDisposable {
     // While its own release is in flight the holder has let go already: the lease ends (the signal aborts, as at
     // any deadline), as released, not lost — a slow release is not a lost lease to alert on.
     if (this.releasing) this.markReleased();
-    else this.lose('expired', 'its validity ran out before a renewal arrived');
+    else if (this.capEnd !== undefined && this.deadline > this.capEnd - this.effectiveTtl / 3) {
+      // Renewed every third of the ttl, a lease runs out this close to its cap only because the cap stopped them.
+      this.lose('expired', 'it reached its hold cap and was not renewed again', 'HOLD_CAP');
+    } else if (this.renewalFailing) {
+      this.lose('expired', 'its validity ran out while renewals failed', 'RENEWAL_FAILED');
+    } else this.lose('expired', 'its validity ran out before a renewal arrived', 'EXPIRED');
     return false;
+  }
+
+  /**
+   * Throws unless the lease will stay held for at least `ms` more milliseconds on this process's monotonic
+   * clock: call it before starting a write that must finish under the lock. Throws the lease's LeaseLostError /
+   * LeaseReleasedError when it has ended, or a LeaseExpiringError when it is held but its deadline is nearer than
+   * `ms` (renew first, or do less). Passing is no promise that the lease is not lost meanwhile: keep sending the
+   * fencing token with the write.
+   */
+  assertValidFor(ms: number): void {
+    this.throwIfLost();
+    const remaining = this.deadline - performance.now();
+    if (remaining < ms) throw new LeaseExpiringError(this.resource, this.fencingToken, remaining, ms);
   }
 
   /** Throws the reason (LeaseLostError / LeaseReleasedError) unless the lease is held right now. */
@@ -159,14 +200,22 @@ export class Lease implements AsyncDisposable {
   /** @internal A renewal sent at `sentAt` (performance.now()) succeeded with `validityMs`; moves the deadline. */
   renewed(sentAt: number, validityMs: number): void {
     if (this.endReason) return;
-    this.deadline = Math.max(this.deadline, sentAt + validityMs);
+    this.renewalFailing = false;
+    const deadline = Math.max(this.deadline, sentAt + validityMs);
+    if (deadline > this.deadline) this.inJeopardy = false;
+    this.deadline = deadline;
     this.armDeadline();
   }
 
+  /** @internal A renewal was answered without renewing (no quorum…): a loss at the deadline is RENEWAL_FAILED. */
+  renewalFailed(): void {
+    this.renewalFailing = true;
+  }
+
   /** @internal Ends the lease as lost (idempotent): aborts `signal` with a LeaseLostError. */
-  lose(kind: 'expired' | 'lost', detail: string): void {
+  lose(kind: 'expired' | 'lost', detail: string, reason?: LossReason): void {
     if (this.endReason) return;
-    this.end(new LeaseLostError(this.resource, this.fencingToken, kind, detail));
+    this.end(new LeaseLostError(this.resource, this.fencingToken, kind, detail, reason));
   }
 
   /** @internal Ends the lease as released (idempotent). */
@@ -198,15 +247,37 @@ export class Lease implements AsyncDisposable {
     return this.endReason;
   }
 
-  /** Fires at the deadline; a renewal that arrived meanwhile re-arms it. Unref'd: it never keeps a process up. */
+  /**
+   * One timer per lease: first at the jeopardy point (a third of the ttl before the deadline) unless jeopardy was
+   * emitted for this deadline, then at the deadline; a renewal that arrived meanwhile re-arms it. Unref'd: it
+   * never keeps a process up.
+   */
   private armDeadline(): void {
     clearTimeout(this.timer);
-    const wait = this.deadline - performance.now();
+    const now = performance.now();
+    const wait = this.deadline - now;
     if (wait <= 0) {
       this.isHeld();
       return;
     }
-    this.timer = setTimeout(() => this.isHeld() && this.armDeadline(), wait + 1);
+    const threshold = this.effectiveTtl / 3;
+    if (!this.inJeopardy && wait < threshold) {
+      this.enterJeopardy(wait);
+      if (this.endReason) return;
+    }
+    const jeopardyIn = wait - threshold;
+    if (!this.inJeopardy && jeopardyIn > 0) {
+      this.timer = setTimeout(() => this.isHeld() && this.armDeadline(), jeopardyIn + 1);
+    } else {
+      this.timer = setTimeout(() => this.isHeld() && this.armDeadline(), wait + 1);
+    }
     this.timer.unref();
+  }
+
+  private enterJeopardy(remainingMs: number): void {
+    this.inJeopardy = true;
+    if (this.releasing) return; // letting go already: nothing to warn about
+    this.emit('jeopardy', remainingMs);
+    this.owner.jeopardy?.(this, remainingMs);
   }
 }

@@ -108,6 +108,11 @@ export interface AcquireOptions {
   signal?: AbortSignal;
   /** Renew automatically over the KeepAlive stream until released (default true). */
   autoRenew?: boolean;
+  /**
+   * Longest the lease may be held from its grant, in ms (0 or absent: no cap of its own; else at least 100). The
+   * server's `--max-hold-ms` may be smaller; the smaller wins. At the cap the lease is lost with reason HOLD_CAP.
+   */
+  maxHoldMs?: number;
 }
 
 /** Events a LockClient emits, for logs and metrics. None is needed for correctness: use `lease.signal`. */
@@ -116,8 +121,10 @@ export interface LockClientEvents {
   renewed: [lease: Lease, validityMs: number];
   /** A renewal did not go through (e.g. no quorum); the lease stays held until its deadline and is retried. */
   renewalFailed: [lease: Lease, reason: string];
-  /** A lease was lost: the server said so, or its deadline passed without a renewal. */
+  /** A lease was lost: the server said so, or its deadline passed without a renewal; `error.reason` says why. */
   lost: [lease: Lease, error: LeaseLostError];
+  /** A lease entered jeopardy: less than a third of its ttl left and no renewal succeeded (see LeaseEvents). */
+  jeopardy: [lease: Lease, remainingMs: number];
   /** A KeepAlive stream broke; it is reopened with backoff and its leases renewed on the new one. */
   streamError: [error: unknown];
 }
@@ -256,6 +263,7 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
         stream?.detach(lease);
         if (lost) this.emit('lost', lease, lost);
       },
+      jeopardy: (lease, remainingMs) => this.emit('jeopardy', lease, remainingMs),
     };
   }
 
@@ -314,7 +322,7 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
       try {
         const { lease } = await this.sendOnce(resource, (trailer) =>
           this.calls.acquire(
-            { resource, ttlMs, clientId, waitTimeoutMs: waitLeft, lockId },
+            { resource, ttlMs, clientId, waitTimeoutMs: waitLeft, lockId, maxHoldMs: options.maxHoldMs ?? 0 },
             {
               ...trailer,
               signal: options.signal,
@@ -345,7 +353,7 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
           }
           continue;
         }
-        const { fencingToken, validityMs, nodes, queuedMs } = lease;
+        const { fencingToken, validityMs, nodes, queuedMs, maxHoldMs } = lease;
         if (span.isRecording()) {
           span.setAttributes({
             'redlease.fencing_token': fencingToken,
@@ -365,6 +373,7 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
           sentAt,
           queuedMs,
           validityMs,
+          maxHoldMs,
         };
         return this.hold(new Lease(grant, this.owner), options.autoRenew ?? true);
       } catch (mapped) {
@@ -524,7 +533,9 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
       return validityMs;
     } catch (error) {
       endWithError(span, error);
-      if (error instanceof LockNotHeldError) lease.lose('lost', error.message);
+      if (error instanceof LockNotHeldError) {
+        lease.lose('lost', error.message, error.reason === 'HOLD_CAP_REACHED' ? 'HOLD_CAP' : 'EXPIRED');
+      }
       throw error;
     }
   }
@@ -553,7 +564,7 @@ export class LockClient extends EventEmitter<LockClientEvents> implements AsyncD
         lease.markReleased(); // renewal stops either way; the lock runs out its ttl
         throw error;
       }
-      lease.lose('lost', 'it was already gone when released');
+      lease.lose('lost', 'it was already gone when released', 'EXPIRED');
       return false;
     }
   }

@@ -20,6 +20,32 @@ export class LimitError extends Error {
   }
 }
 
+/**
+ * The stable reason of an Extend, renewal or re-sent Acquire refused (a NotHolderError: FAILED_PRECONDITION)
+ * because the lease reached its hold cap: it is not renewed again.
+ */
+export const HOLD_CAP_REACHED = 'HOLD_CAP_REACHED';
+
+/** SetMode without force while leases are live: FAILED_PRECONDITION. Nothing changed. */
+export class LiveLeasesError extends Error {
+  readonly code = 'LIVE_LEASES' as const;
+  readonly reason = 'LEASES_LIVE';
+  constructor(
+    /** Live leases this server knows of. */
+    readonly count: number,
+    from: string,
+    to: string,
+  ) {
+    super(
+      `${count} lease${count === 1 ? ' is' : 's are'} live; switching from ${from} to ${to} now would break exclusion. Wait for them to end, or switch with force to end them`,
+    );
+  }
+
+  override get name(): string {
+    return 'LiveLeasesError';
+  }
+}
+
 /** The server is shutting down: waiting Acquires and KeepAlive streams end with this. Retry on another server. */
 export class ShuttingDownError extends Error {
   readonly code = 'SHUTTING_DOWN' as const;

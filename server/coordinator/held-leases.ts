@@ -55,6 +55,16 @@ export class HeldLeases {
     return this.byResource.size;
   }
 
+  /** The leases still within their validity. */
+  live(): { resource: string; lockId: string; fencingToken: number }[] {
+    this.sweep();
+    return [...this.byResource].map(([resource, held]) => ({
+      resource,
+      lockId: held.lockId,
+      fencingToken: held.fencingToken,
+    }));
+  }
+
   private record(lease: Lease): void {
     const known = this.byResource.get(lease.resource);
     const same = known?.lockId === lease.lockId && known.fencingToken === lease.fencingToken;

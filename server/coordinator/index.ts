@@ -22,7 +22,7 @@ export {
   type Grant,
   type ResourceState,
 } from './coordinator.js';
-export { LimitError, ShuttingDownError } from './errors.js';
+export { LimitError, LiveLeasesError, ShuttingDownError } from './errors.js';
 export type {
   KeepAliveAnswer,
   KeepAliveRequest,

@@ -1,6 +1,6 @@
 import { context, type Span } from '@opentelemetry/api';
 import { type Lease, NoQuorumError, NotHolderError, type ReleaseResult } from '../redlock/index.js';
-import { LimitError } from './errors.js';
+import { HOLD_CAP_REACHED, LimitError } from './errors.js';
 import type { LossKind } from './lock-events.js';
 import { recordingSpan, untraced } from './tracing.js';
 
@@ -20,6 +20,8 @@ export interface KeepAliveAnswer {
   validUntilMs: number;
   fencingToken: number;
   reason: string;
+  /** For `lost`: why, as the edges report it (LossReason); undefined for `held` and `released`. */
+  loss?: LossKind;
 }
 
 /** Where a stream's answers and unasked notices go, and how it ends the call. */
@@ -44,6 +46,8 @@ export interface AttachedLease {
   validUntilMs: number;
   /** Renewals in flight: while one is, the deadline timer and release announcements defer to its outcome. */
   renewing: number;
+  /** The latest renewal failed for want of a quorum: running out of validity now is `renewal_failed`. */
+  renewalFailing: boolean;
   timer: NodeJS.Timeout | undefined;
 }
 
@@ -56,6 +60,8 @@ export interface StreamHost {
   validate(resource: string, lockId: string, ttlMs: number | undefined): void;
   renew(resource: string, lockId: string, ttlMs: number | undefined): Promise<Lease>;
   release(resource: string, lockId: string, from: KeepAliveStream): Promise<ReleaseResult>;
+  /** Whether the lease is at its hold cap: it is not renewed again, and running out now is `hold_cap`. */
+  capReached(resource: string, lockId: string): boolean;
   /**
    * Whether a Release call on this server released `lockId` on `resource`: resolves true once such a release
    * succeeded, false when there was none, or it failed. `since` (monotonic ms) ignores releases that began
@@ -178,7 +184,8 @@ export class KeepAliveStream {
       return ended(request, 'released', result.fencingToken || lease?.fencingToken || 0, '');
     } catch (error) {
       if (error instanceof NotHolderError || error instanceof NoQuorumError) {
-        return ended(request, 'lost', lease?.fencingToken ?? 0, error.message);
+        const kind: LossKind = error instanceof NotHolderError ? 'not_held' : 'renewal_failed';
+        return ended(request, 'lost', lease?.fencingToken ?? 0, error.message, kind);
       }
       throw error;
     }
@@ -209,6 +216,7 @@ export class KeepAliveStream {
       current.clientId = renewed.clientId;
       current.deadline = renewed.deadline;
       current.validUntilMs = renewed.validUntilMs;
+      current.renewalFailing = false;
       this.schedule(current);
       this.span?.addEvent('renewed', {
         'redlease.resource': resource,
@@ -230,8 +238,9 @@ export class KeepAliveStream {
         if (await this.host.releasedByHolder(resource, lockId)) {
           return this.releasedMeanwhile(request, lease, lease?.fencingToken ?? 0);
         }
-        if (lease) this.forget(lease, 'not_held', error.message);
-        return ended(request, 'lost', lease?.fencingToken ?? 0, error.message);
+        const kind: LossKind = error.reason === HOLD_CAP_REACHED ? 'hold_cap' : 'not_held';
+        if (lease) this.forget(lease, kind, error.message);
+        return ended(request, 'lost', lease?.fencingToken ?? 0, error.message, kind);
       }
       if (error instanceof NoQuorumError) {
         // Not renewed, not known to be lost: what is left of the previous validity, counted now (the failed
@@ -240,8 +249,9 @@ export class KeepAliveStream {
         if (lease && left <= 0) {
           const reason = `validity ran out while renewal failed: ${error.message}`;
           this.forget(lease, 'renewal_failed', reason);
-          return ended(request, 'lost', lease.fencingToken, reason);
+          return ended(request, 'lost', lease.fencingToken, reason, 'renewal_failed');
         }
+        if (lease) lease.renewalFailing = true;
         if (lease && this.leases.get(key) === lease) this.schedule(lease);
         this.span?.addEvent('renewal failed', {
           'redlease.resource': resource,
@@ -292,6 +302,7 @@ export class KeepAliveStream {
       deadline: 0,
       validUntilMs: 0,
       renewing: 0,
+      renewalFailing: false,
       timer: undefined,
     };
     this.leases.set(key, lease);
@@ -309,7 +320,13 @@ export class KeepAliveStream {
           if (lease.renewing === 0) this.schedule(lease);
           return;
         }
-        this.lose(lease, 'expired', 'validity ran out: no renewal succeeded before the lease’s deadline');
+        if (this.host.capReached(lease.resource, lease.lockId)) {
+          this.lose(lease, 'hold_cap', 'the lease reached its hold cap and is not renewed again');
+        } else if (lease.renewalFailing) {
+          this.lose(lease, 'renewal_failed', 'validity ran out while renewals failed (no quorum)');
+        } else {
+          this.lose(lease, 'expired', 'validity ran out: no renewal succeeded before the lease’s deadline');
+        }
       },
       Math.max(0, lease.deadline - performance.now()),
     );
@@ -318,7 +335,7 @@ export class KeepAliveStream {
   /** Pushes LOST, unasked, and stops watching the lease. */
   lose(lease: AttachedLease, kind: LossKind, reason: string): void {
     if (this.closed || !this.forget(lease, kind, reason)) return;
-    this.output.send(ended(lease, 'lost', lease.fencingToken, reason));
+    this.output.send(ended(lease, 'lost', lease.fencingToken, reason, kind));
   }
 
   /** The lease's lock id released it through a Release call: stop watching it and say RELEASED, unasked. */
@@ -378,6 +395,7 @@ function ended(
   state: 'lost' | 'released',
   fencingToken: number,
   reason: string,
+  loss?: LossKind,
 ): KeepAliveAnswer {
   return {
     resource: lease.resource,
@@ -387,5 +405,6 @@ function ended(
     validUntilMs: 0,
     fencingToken,
     reason,
+    ...(loss ? { loss } : {}),
   };
 }

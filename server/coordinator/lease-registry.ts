@@ -6,12 +6,15 @@ import {
   type StreamHost,
   type StreamOutput,
 } from './keep-alive-stream.js';
+import type { LossKind } from './lock-events.js';
 import type { LockLog } from './lock-log.js';
 
 /** What the registry needs of the coordinator: its lock operations, with their logging and metrics. */
 export interface LeaseOperations {
   extend(resource: string, lockId: string, ttlMs: number | undefined, quiet: boolean): Promise<Lease>;
   release(resource: string, lockId: string, from?: KeepAliveStream): ReturnType<Redlock['release']>;
+  /** Whether the lease is at its hold cap (a renewal now would be refused). */
+  capReached(resource: string, lockId: string): boolean;
 }
 
 export interface StreamLimits {
@@ -115,6 +118,20 @@ export class LeaseRegistry implements StreamHost {
   }
 
   /**
+   * Ends the kept-alive lease `lockId` on `resource` on every stream carrying it: LOST with `kind`, pushed.
+   * Returns whether any stream carried it (each reported the loss to the lock log).
+   */
+  end(resource: string, lockId: string, kind: LossKind, reason: string): boolean {
+    let found = false;
+    for (const lease of this.attachedTo(resource)) {
+      if (lease.lockId !== lockId) continue;
+      found = true;
+      lease.stream.lose(lease, kind, reason);
+    }
+    return found;
+  }
+
+  /**
    * A Release of `lockId` through this server began; `result` settles with its outcome. Streams keeping that
    * lease alive (other than `from`, which detached it itself) are told RELEASED once it succeeded.
    */
@@ -160,6 +177,10 @@ export class LeaseRegistry implements StreamHost {
 
   release(resource: string, lockId: string, from: KeepAliveStream): ReturnType<Redlock['release']> {
     return this.operations.release(resource, lockId, from);
+  }
+
+  capReached(resource: string, lockId: string): boolean {
+    return this.operations.capReached(resource, lockId);
   }
 
   async releasedByHolder(resource: string, lockId: string, since = 0): Promise<boolean> {

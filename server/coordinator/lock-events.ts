@@ -24,10 +24,10 @@ export type Outcome =
 /**
  * Why a kept-alive lease was lost (the label of `redlease_leases_lost_total`): its validity ran out with no
  * renewal; it ran out while renewals failed (no quorum); a renewal found another lock id (or none) holding it;
- * another lease was granted the resource. A Release of the lease's own lock id, through this server or another
- * one, is the holder letting go, not a loss: its streams are told RELEASED.
+ * another lease was granted the resource; it reached its hold cap; a forced mode switch ended it. A Release of the lease's own lock id, through
+ * this server or another one, is the holder letting go, not a loss: its streams are told RELEASED.
  */
-export type LossKind = 'expired' | 'renewal_failed' | 'not_held' | 'taken_over';
+export type LossKind = 'expired' | 'renewal_failed' | 'not_held' | 'taken_over' | 'hold_cap' | 'mode_switch';
 
 /**
  * How a hold that this server granted ended (the label of `redlease_hold_seconds`): its holder released it; it was

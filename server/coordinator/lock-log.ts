@@ -35,6 +35,16 @@ export class LockLog {
     return this.held.count;
   }
 
+  /** Those leases, by resource, lock id and token. */
+  liveLeases(): { resource: string; lockId: string; fencingToken: number }[] {
+    return this.held.live();
+  }
+
+  /** A mode switch (SetMode with force) is ending `count` live leases: logged at WARN. */
+  modeSwitchForced(from: string, to: string, count: number): void {
+    this.log.warn({ event: 'mode-switch-forced', from, to, leases_ended: count }, 'mode switched with force');
+  }
+
   /**
    * A grant. A re-send that got back the lease its lock id already held (same token) is `reclaimed`: logged and
    * counted apart, so one grant is never counted twice.

@@ -3,9 +3,17 @@ import {
   type DescribeResponse,
   type KeepAliveResponse,
   LeaseState,
+  LossReason,
   type Lease as ProtoLease,
 } from '../../gen/redlease/v1/lock.js';
-import type { Grant, KeepAliveAnswer, Lease, NodeStatus, ResourceState } from '../coordinator/index.js';
+import type {
+  Grant,
+  KeepAliveAnswer,
+  Lease,
+  LossKind,
+  NodeStatus,
+  ResourceState,
+} from '../coordinator/index.js';
 
 /**
  * The domain's answers in the wire contract's shapes (lock.proto, admin.proto), for both edges: the gRPC edge sends
@@ -24,6 +32,7 @@ export function leaseToProto(lease: Lease | Grant): ProtoLease {
     quorum: lease.quorum,
     attempts: lease.attempts,
     queuedMs: 'queuedMs' in lease ? lease.queuedMs : 0,
+    maxHoldMs: 'maxHoldMs' in lease ? lease.maxHoldMs : 0,
   };
 }
 
@@ -66,8 +75,26 @@ const STATE: Record<KeepAliveAnswer['state'], LeaseState> = {
   released: LeaseState.LEASE_STATE_RELEASED,
 };
 
+/**
+ * Internal loss kinds onto the wire's LossReason. `not_held` (a renewal found this lock id gone from a quorum)
+ * is EXPIRED: lock.proto says why (the nodes cannot tell who, if anyone, holds the resource now).
+ */
+const LOSS: Record<LossKind, LossReason> = {
+  expired: LossReason.LOSS_REASON_EXPIRED,
+  not_held: LossReason.LOSS_REASON_EXPIRED,
+  renewal_failed: LossReason.LOSS_REASON_RENEWAL_FAILED,
+  taken_over: LossReason.LOSS_REASON_TAKEN_OVER,
+  hold_cap: LossReason.LOSS_REASON_HOLD_CAP,
+  mode_switch: LossReason.LOSS_REASON_MODE_SWITCH,
+};
+
+export function lossReasonToProto(kind: LossKind | undefined): LossReason {
+  return kind ? LOSS[kind] : LossReason.LOSS_REASON_UNSPECIFIED;
+}
+
 export function answerToProto(answer: KeepAliveAnswer): KeepAliveResponse {
-  return { ...answer, state: STATE[answer.state] };
+  const { loss, ...rest } = answer;
+  return { ...rest, state: STATE[answer.state], lossReason: lossReasonToProto(loss) };
 }
 
 type Snake<S extends string> = S extends `${infer Head}${infer Tail}`

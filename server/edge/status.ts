@@ -1,5 +1,11 @@
 import { Status } from 'nice-grpc';
-import { LimitError, LockError, type LockErrorCode, ShuttingDownError } from '../coordinator/index.js';
+import {
+  LimitError,
+  LiveLeasesError,
+  LockError,
+  type LockErrorCode,
+  ShuttingDownError,
+} from '../coordinator/index.js';
 import { AuthError } from './auth.js';
 
 /**
@@ -7,7 +13,11 @@ import { AuthError } from './auth.js';
  * sends these codes, and the HTTP edge turns them into HTTP statuses through its one table (http-status.ts).
  */
 const STATUS_OF: Record<
-  LockErrorCode | LimitError['code'] | ShuttingDownError['code'] | AuthError['code'],
+  | LockErrorCode
+  | LimitError['code']
+  | ShuttingDownError['code']
+  | LiveLeasesError['code']
+  | AuthError['code'],
   Status
 > = {
   // The request can never succeed as sent.
@@ -22,6 +32,8 @@ const STATUS_OF: Record<
   LIMIT: Status.RESOURCE_EXHAUSTED,
   // Retry on another replica or after the restart.
   SHUTTING_DOWN: Status.UNAVAILABLE,
+  // SetMode while leases are live, without force: nothing changed.
+  LIVE_LEASES: Status.FAILED_PRECONDITION,
   // No credentials or wrong ones; right credentials, not allowed here.
   UNAUTHENTICATED: Status.UNAUTHENTICATED,
   PERMISSION_DENIED: Status.PERMISSION_DENIED,
@@ -46,6 +58,7 @@ export function errorStatus(error: unknown): ErrorStatus | undefined {
     error instanceof LockError ||
     error instanceof LimitError ||
     error instanceof ShuttingDownError ||
+    error instanceof LiveLeasesError ||
     error instanceof AuthError
   ) {
     const field = (error as { field?: string }).field;

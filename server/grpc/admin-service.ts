@@ -11,7 +11,8 @@ export function adminService(coordinator: Coordinator): AdminServiceImplementati
     },
 
     async setMode(request) {
-      return { mode: modeToProto(coordinator.setMode(modeFromProto(request.mode))) };
+      const switched = await coordinator.setMode(modeFromProto(request.mode), request.force);
+      return { mode: modeToProto(switched.mode), leasesEnded: switched.leasesEnded };
     },
 
     async listNodes() {

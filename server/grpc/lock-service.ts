@@ -22,6 +22,7 @@ function operations(coordinator: Coordinator): SessionOperations {
           clientId: request.clientId,
           waitTimeoutMs: request.waitTimeoutMs,
           lockId: optional(request.lockId),
+          maxHoldMs: request.maxHoldMs,
         },
         signal,
       );

@@ -53,7 +53,14 @@ export function labRoutes(coordinator: Coordinator, maxBodyBytes: number): LabRo
       name: 'Acquire',
       auth: 'lock',
       async handle(call) {
-        const b = await body(call, ['resource', 'ttl_ms', 'client_id', 'wait_timeout_ms', 'lock_id']);
+        const b = await body(call, [
+          'resource',
+          'ttl_ms',
+          'client_id',
+          'wait_timeout_ms',
+          'lock_id',
+          'max_hold_ms',
+        ]);
         const lease = await coordinator.acquire(
           {
             resource: b.resource as string,
@@ -61,6 +68,7 @@ export function labRoutes(coordinator: Coordinator, maxBodyBytes: number): LabRo
             clientId: b.client_id as string | undefined,
             waitTimeoutMs: b.wait_timeout_ms as number | undefined,
             lockId: b.lock_id === '' ? undefined : (b.lock_id as string | undefined),
+            maxHoldMs: b.max_hold_ms as number | undefined,
           },
           call.signal,
         );
@@ -151,7 +159,7 @@ export function labRoutes(coordinator: Coordinator, maxBodyBytes: number): LabRo
       name: 'SetMode',
       auth: 'admin',
       async handle(call) {
-        const b = await body(call, ['mode'], true);
+        const b = await body(call, ['mode', 'force'], true);
         const query = call.url.searchParams.get('mode');
         if (query !== null && b.mode !== undefined && query !== b.mode) {
           throw new InvalidArgumentError(
@@ -161,8 +169,11 @@ export function labRoutes(coordinator: Coordinator, maxBodyBytes: number): LabRo
           );
         }
         const previous = coordinator.getMode();
-        const mode = coordinator.setMode(modeFrom(query ?? b.mode));
-        return { status: 200, body: { mode, previous_mode: previous } };
+        const switched = await coordinator.setMode(modeFrom(query ?? b.mode), forceFrom(call, b.force));
+        return {
+          status: 200,
+          body: { mode: switched.mode, previous_mode: previous, leases_ended: switched.leasesEnded },
+        };
       },
     },
     {
@@ -184,6 +195,28 @@ export function labRoutes(coordinator: Coordinator, maxBodyBytes: number): LabRo
       },
     },
   ];
+}
+
+/** `force` from the query (`force=true|false|1|0`) or the body (a JSON boolean); absent: false. */
+function forceFrom(call: LabRequest, value: unknown): boolean {
+  const query = call.url.searchParams.get('force');
+  const given =
+    query === null
+      ? value
+      : query === 'true' || query === '1'
+        ? true
+        : query === 'false' || query === '0'
+          ? false
+          : query;
+  if (given === undefined) return false;
+  if (typeof given !== 'boolean') {
+    throw new InvalidArgumentError(
+      'force',
+      'FORCE_INVALID',
+      `force must be true or false, got ${JSON.stringify(given)}`,
+    );
+  }
+  return given;
 }
 
 function modeFrom(value: unknown): Mode {

@@ -140,16 +140,27 @@ function paint(s: Style, status: Serving, name: string): string {
   return status === Serving.SERVING ? s.green(name) : s.red(name);
 }
 
-/** `redlease mode [single|redlock]`: GetMode, or SetMode and the mode now in force. */
-export async function mode(connection: Connection, out: Output, next: ModeName | undefined): Promise<number> {
+/**
+ * `redlease mode [--force] [single|redlock]`: GetMode, or SetMode and the mode now in force. The server refuses a
+ * switch while leases are live unless `force` (it then ends them: `leases_ended` in --json).
+ */
+export async function mode(
+  connection: Connection,
+  out: Output,
+  next: ModeName | undefined,
+  force = false,
+): Promise<number> {
   const services = new Services(connection);
   try {
     const answer =
       next === undefined
         ? await services.call('', (options) => services.admin.getMode({}, options))
-        : await services.call('', (options) => services.admin.setMode({ mode: MODES[next] }, options));
+        : await services.call('', (options) => services.admin.setMode({ mode: MODES[next], force }, options));
     const name = modeName(answer.mode);
-    result(out, { mode: name }, () => name);
+    const ended = answer.leasesEnded;
+    result(out, ended ? { mode: name, leases_ended: ended } : { mode: name }, () =>
+      ended ? `${name} (${ended} live lease${ended === 1 ? '' : 's'} ended)` : name,
+    );
     return EXIT.OK;
   } finally {
     services.close();

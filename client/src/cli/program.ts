@@ -244,14 +244,25 @@ Examples:
         "unsafe, the lab's comparison). Admin calls: from loopback, or with the admin token.",
     )
     .addArgument(new Argument('[mode]', 'the mode to switch to').choices(['single', 'redlock']))
+    .addOption(
+      new Option(
+        '--force',
+        'switch even while leases are live, ending them (their holders are told LOST); without it the server refuses',
+      ),
+    )
     .addHelpText(
       'after',
       `
 Examples:
   redlease mode
-  REDLEASE_TOKEN_FILE=/etc/redlease/admin-token redlease mode single`,
+  REDLEASE_TOKEN_FILE=/etc/redlease/admin-token redlease mode single
+  redlease mode --force redlock`,
     )
-    .action(act((conn, out, next: ModeName | undefined) => mode(conn, out, next)));
+    .action(
+      act((conn, out, next: ModeName | undefined, flags: { force?: boolean }) =>
+        mode(conn, out, next, flags.force === true),
+      ),
+    );
   oneLineErrors(modeCommand);
 
   const releaseCommand = program

@@ -70,12 +70,16 @@ export interface GetModeRequest {
 export interface SetModeRequest {
   /** The mode to switch to. Required: MODE_UNSPECIFIED is rejected with INVALID_ARGUMENT. */
   mode: Mode;
+  /** Switch even while leases are live, ending them (see SetMode). False: refuse instead. */
+  force: boolean;
 }
 
 /** Response of AdminService.GetMode and AdminService.SetMode. */
 export interface ModeResponse {
   /** The mode in force when the call returned. Never MODE_UNSPECIFIED. */
   mode: Mode;
+  /** SetMode with `force`: how many live leases the switch ended. 0 otherwise. */
+  leasesEnded: number;
 }
 
 /** Request for AdminService.ListNodes. No fields. */
@@ -200,13 +204,16 @@ export const GetModeRequest: MessageFns<GetModeRequest> = {
 };
 
 function createBaseSetModeRequest(): SetModeRequest {
-  return { mode: 0 };
+  return { mode: 0, force: false };
 }
 
 export const SetModeRequest: MessageFns<SetModeRequest> = {
   encode(message: SetModeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.mode !== 0) {
       writer.uint32(8).int32(message.mode);
+    }
+    if (message.force !== false) {
+      writer.uint32(16).bool(message.force);
     }
     return writer;
   },
@@ -232,6 +239,14 @@ export const SetModeRequest: MessageFns<SetModeRequest> = {
             message.mode = reader.int32() as any;
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.force = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -245,13 +260,19 @@ export const SetModeRequest: MessageFns<SetModeRequest> = {
   },
 
   fromJSON(object: any): SetModeRequest {
-    return { mode: isSet(object.mode) ? modeFromJSON(object.mode) : 0 };
+    return {
+      mode: isSet(object.mode) ? modeFromJSON(object.mode) : 0,
+      force: isSet(object.force) ? globalThis.Boolean(object.force) : false,
+    };
   },
 
   toJSON(message: SetModeRequest): unknown {
     const obj: any = {};
     if (message.mode !== 0) {
       obj.mode = modeToJSON(message.mode);
+    }
+    if (message.force !== false) {
+      obj.force = message.force;
     }
     return obj;
   },
@@ -262,18 +283,22 @@ export const SetModeRequest: MessageFns<SetModeRequest> = {
   fromPartial(object: DeepPartial<SetModeRequest>): SetModeRequest {
     const message = createBaseSetModeRequest();
     message.mode = object.mode ?? 0;
+    message.force = object.force ?? false;
     return message;
   },
 };
 
 function createBaseModeResponse(): ModeResponse {
-  return { mode: 0 };
+  return { mode: 0, leasesEnded: 0 };
 }
 
 export const ModeResponse: MessageFns<ModeResponse> = {
   encode(message: ModeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.mode !== 0) {
       writer.uint32(8).int32(message.mode);
+    }
+    if (message.leasesEnded !== 0) {
+      writer.uint32(16).uint32(message.leasesEnded);
     }
     return writer;
   },
@@ -299,6 +324,14 @@ export const ModeResponse: MessageFns<ModeResponse> = {
             message.mode = reader.int32() as any;
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.leasesEnded = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -312,13 +345,23 @@ export const ModeResponse: MessageFns<ModeResponse> = {
   },
 
   fromJSON(object: any): ModeResponse {
-    return { mode: isSet(object.mode) ? modeFromJSON(object.mode) : 0 };
+    return {
+      mode: isSet(object.mode) ? modeFromJSON(object.mode) : 0,
+      leasesEnded: isSet(object.leasesEnded)
+        ? globalThis.Number(object.leasesEnded)
+        : isSet(object.leases_ended)
+        ? globalThis.Number(object.leases_ended)
+        : 0,
+    };
   },
 
   toJSON(message: ModeResponse): unknown {
     const obj: any = {};
     if (message.mode !== 0) {
       obj.mode = modeToJSON(message.mode);
+    }
+    if (message.leasesEnded !== 0) {
+      obj.leasesEnded = Math.round(message.leasesEnded);
     }
     return obj;
   },
@@ -329,6 +372,7 @@ export const ModeResponse: MessageFns<ModeResponse> = {
   fromPartial(object: DeepPartial<ModeResponse>): ModeResponse {
     const message = createBaseModeResponse();
     message.mode = object.mode ?? 0;
+    message.leasesEnded = object.leasesEnded ?? 0;
     return message;
   },
 };
@@ -779,12 +823,25 @@ export const AdminServiceDefinition = {
     /**
      * SetMode switches the mode for every operation (Acquire, Extend, KeepAlive renewal, Release)
      * that starts after the call returns, and answers the mode now in force. Setting the current
-     * mode again is a no-op that returns OK. Leases already granted keep their lock_id and fencing
-     * token but are renewed under the new mode, which can lose them: a lease granted in
-     * MODE_SINGLE exists only on node 1, so its first renewal in MODE_REDLOCK cannot reach a
-     * quorum.
+     * mode again is a no-op that returns OK (even with live leases).
+     *
+     * Switching while leases are live would break exclusion: a lease granted in MODE_SINGLE
+     * exists only on node 1, so under MODE_REDLOCK nodes 2 and 3 could grant the same resource to
+     * someone else, and the other way round. So a switch is refused while this server knows of
+     * live leases: leases it granted or renewed whose validity has not run out (leases granted
+     * only through other replicas are not known here; switch every replica).
+     * - Without `force`: FAILED_PRECONDITION (reason LEASES_LIVE), the message naming how many
+     *   leases are live. Nothing changes.
+     * - With `force: true`: every such lease is ended. In order: each KeepAlive stream keeping one
+     *   alive is pushed LOST with LOSS_REASON_MODE_SWITCH (the holders are told first); the mode
+     *   is switched (every grant from then on is under the new mode); then each lease's lock is
+     *   deleted on every node that still holds its lock_id (compare-and-delete, as Release would),
+     *   and waiters are woken. A holder that keeps no KeepAlive stream learns it at its next
+     *   Extend (FAILED_PRECONDITION) or at its deadline. Fences are not raised by this call: a
+     *   holder that missed the LOST and writes before its deadline is stopped only by the next
+     *   holder's larger fencing token reaching the store first.
      * Returns OK; INVALID_ARGUMENT when `mode` is MODE_UNSPECIFIED or not a known value;
-     * UNAUTHENTICATED / PERMISSION_DENIED (see AdminService).
+     * FAILED_PRECONDITION as above; UNAUTHENTICATED / PERMISSION_DENIED (see AdminService).
      */
     setMode: {
       name: "SetMode",
@@ -819,12 +876,25 @@ export interface AdminServiceImplementation<CallContextExt = {}> {
   /**
    * SetMode switches the mode for every operation (Acquire, Extend, KeepAlive renewal, Release)
    * that starts after the call returns, and answers the mode now in force. Setting the current
-   * mode again is a no-op that returns OK. Leases already granted keep their lock_id and fencing
-   * token but are renewed under the new mode, which can lose them: a lease granted in
-   * MODE_SINGLE exists only on node 1, so its first renewal in MODE_REDLOCK cannot reach a
-   * quorum.
+   * mode again is a no-op that returns OK (even with live leases).
+   *
+   * Switching while leases are live would break exclusion: a lease granted in MODE_SINGLE
+   * exists only on node 1, so under MODE_REDLOCK nodes 2 and 3 could grant the same resource to
+   * someone else, and the other way round. So a switch is refused while this server knows of
+   * live leases: leases it granted or renewed whose validity has not run out (leases granted
+   * only through other replicas are not known here; switch every replica).
+   * - Without `force`: FAILED_PRECONDITION (reason LEASES_LIVE), the message naming how many
+   *   leases are live. Nothing changes.
+   * - With `force: true`: every such lease is ended. In order: each KeepAlive stream keeping one
+   *   alive is pushed LOST with LOSS_REASON_MODE_SWITCH (the holders are told first); the mode
+   *   is switched (every grant from then on is under the new mode); then each lease's lock is
+   *   deleted on every node that still holds its lock_id (compare-and-delete, as Release would),
+   *   and waiters are woken. A holder that keeps no KeepAlive stream learns it at its next
+   *   Extend (FAILED_PRECONDITION) or at its deadline. Fences are not raised by this call: a
+   *   holder that missed the LOST and writes before its deadline is stopped only by the next
+   *   holder's larger fencing token reaching the store first.
    * Returns OK; INVALID_ARGUMENT when `mode` is MODE_UNSPECIFIED or not a known value;
-   * UNAUTHENTICATED / PERMISSION_DENIED (see AdminService).
+   * FAILED_PRECONDITION as above; UNAUTHENTICATED / PERMISSION_DENIED (see AdminService).
    */
   setMode(request: SetModeRequest, context: CallContext & CallContextExt): Promise<DeepPartial<ModeResponse>>;
   /**
@@ -844,12 +914,25 @@ export interface AdminServiceClient<CallOptionsExt = {}> {
   /**
    * SetMode switches the mode for every operation (Acquire, Extend, KeepAlive renewal, Release)
    * that starts after the call returns, and answers the mode now in force. Setting the current
-   * mode again is a no-op that returns OK. Leases already granted keep their lock_id and fencing
-   * token but are renewed under the new mode, which can lose them: a lease granted in
-   * MODE_SINGLE exists only on node 1, so its first renewal in MODE_REDLOCK cannot reach a
-   * quorum.
+   * mode again is a no-op that returns OK (even with live leases).
+   *
+   * Switching while leases are live would break exclusion: a lease granted in MODE_SINGLE
+   * exists only on node 1, so under MODE_REDLOCK nodes 2 and 3 could grant the same resource to
+   * someone else, and the other way round. So a switch is refused while this server knows of
+   * live leases: leases it granted or renewed whose validity has not run out (leases granted
+   * only through other replicas are not known here; switch every replica).
+   * - Without `force`: FAILED_PRECONDITION (reason LEASES_LIVE), the message naming how many
+   *   leases are live. Nothing changes.
+   * - With `force: true`: every such lease is ended. In order: each KeepAlive stream keeping one
+   *   alive is pushed LOST with LOSS_REASON_MODE_SWITCH (the holders are told first); the mode
+   *   is switched (every grant from then on is under the new mode); then each lease's lock is
+   *   deleted on every node that still holds its lock_id (compare-and-delete, as Release would),
+   *   and waiters are woken. A holder that keeps no KeepAlive stream learns it at its next
+   *   Extend (FAILED_PRECONDITION) or at its deadline. Fences are not raised by this call: a
+   *   holder that missed the LOST and writes before its deadline is stopped only by the next
+   *   holder's larger fencing token reaching the store first.
    * Returns OK; INVALID_ARGUMENT when `mode` is MODE_UNSPECIFIED or not a known value;
-   * UNAUTHENTICATED / PERMISSION_DENIED (see AdminService).
+   * FAILED_PRECONDITION as above; UNAUTHENTICATED / PERMISSION_DENIED (see AdminService).
    */
   setMode(request: DeepPartial<SetModeRequest>, options?: CallOptions & CallOptionsExt): Promise<ModeResponse>;
   /**

@@ -69,6 +69,102 @@ export function leaseStateToJSON(object: LeaseState): string {
   }
 }
 
+/**
+ * Why a lease was lost: KeepAliveResponse.loss_reason of every LOST message. LOST always means the
+ * same thing to the holder (stop relying on the lock now; Acquire again for a new lease with a new
+ * fencing token); the reason says why, for alerts, metrics and retry policy. New values may be
+ * added; a client must treat a value it does not know like LOSS_REASON_UNSPECIFIED.
+ *
+ * Session has no pushes (its operations are answered one by one, and a failed Release or Extend is
+ * a SessionError with FAILED_PRECONDITION), so loss reasons travel on KeepAlive streams only.
+ */
+export enum LossReason {
+  /** LOSS_REASON_UNSPECIFIED - Never sent on a LOST message by this server; only HELD and RELEASED messages carry it. */
+  LOSS_REASON_UNSPECIFIED = 0,
+  /**
+   * LOSS_REASON_EXPIRED - No renewal arrived in time: the lease's validity ran out while no renewal was failing (the
+   * holder stopped renewing, or its renewals did not reach the server). Also sent when a renewal
+   * finds that no node holds this lock_id any more (see below).
+   *
+   * A renewal that finds the lease gone from a quorum of nodes ("not held") is reported as
+   * EXPIRED, not TAKEN_OVER: the nodes only tell that this lock_id is no longer there, and the
+   * common cause is that its TTL ran out on them before the renewal arrived (a stalled holder, a
+   * late request). A grant to another lock_id through this server is pushed as TAKEN_OVER at once
+   * when it happens; claiming a takeover the server did not see would name a holder that may not
+   * exist.
+   */
+  LOSS_REASON_EXPIRED = 1,
+  /**
+   * LOSS_REASON_RENEWAL_FAILED - Renewals were failing for want of a quorum of Redis nodes (nodes down, slow or partitioned)
+   * when the lease's validity ran out.
+   */
+  LOSS_REASON_RENEWAL_FAILED = 2,
+  /** LOSS_REASON_TAKEN_OVER - Another lock_id was granted the resource (its fencing token is larger). */
+  LOSS_REASON_TAKEN_OVER = 3,
+  /** LOSS_REASON_REVOKED - An administrator ended the lease. */
+  LOSS_REASON_REVOKED = 4,
+  /** LOSS_REASON_MODE_SWITCH - AdminService.SetMode with `force` switched the locking mode and ended every live lease. */
+  LOSS_REASON_MODE_SWITCH = 5,
+  /**
+   * LOSS_REASON_HOLD_CAP - The lease reached its hold cap (AcquireRequest.max_hold_ms, or the server's --max-hold-ms)
+   * and was not renewed again.
+   */
+  LOSS_REASON_HOLD_CAP = 6,
+  UNRECOGNIZED = -1,
+}
+
+export function lossReasonFromJSON(object: any): LossReason {
+  switch (object) {
+    case 0:
+    case "LOSS_REASON_UNSPECIFIED":
+      return LossReason.LOSS_REASON_UNSPECIFIED;
+    case 1:
+    case "LOSS_REASON_EXPIRED":
+      return LossReason.LOSS_REASON_EXPIRED;
+    case 2:
+    case "LOSS_REASON_RENEWAL_FAILED":
+      return LossReason.LOSS_REASON_RENEWAL_FAILED;
+    case 3:
+    case "LOSS_REASON_TAKEN_OVER":
+      return LossReason.LOSS_REASON_TAKEN_OVER;
+    case 4:
+    case "LOSS_REASON_REVOKED":
+      return LossReason.LOSS_REASON_REVOKED;
+    case 5:
+    case "LOSS_REASON_MODE_SWITCH":
+      return LossReason.LOSS_REASON_MODE_SWITCH;
+    case 6:
+    case "LOSS_REASON_HOLD_CAP":
+      return LossReason.LOSS_REASON_HOLD_CAP;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return LossReason.UNRECOGNIZED;
+  }
+}
+
+export function lossReasonToJSON(object: LossReason): string {
+  switch (object) {
+    case LossReason.LOSS_REASON_UNSPECIFIED:
+      return "LOSS_REASON_UNSPECIFIED";
+    case LossReason.LOSS_REASON_EXPIRED:
+      return "LOSS_REASON_EXPIRED";
+    case LossReason.LOSS_REASON_RENEWAL_FAILED:
+      return "LOSS_REASON_RENEWAL_FAILED";
+    case LossReason.LOSS_REASON_TAKEN_OVER:
+      return "LOSS_REASON_TAKEN_OVER";
+    case LossReason.LOSS_REASON_REVOKED:
+      return "LOSS_REASON_REVOKED";
+    case LossReason.LOSS_REASON_MODE_SWITCH:
+      return "LOSS_REASON_MODE_SWITCH";
+    case LossReason.LOSS_REASON_HOLD_CAP:
+      return "LOSS_REASON_HOLD_CAP";
+    case LossReason.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** Request for LockService.Acquire. */
 export interface AcquireRequest {
   /** Name of the resource to lock: 1 to 256 bytes of visible ASCII (0x21-0x7E). Required. */
@@ -109,6 +205,21 @@ export interface AcquireRequest {
    * larger fencing token.
    */
   lockId: string;
+  /**
+   * Longest the lease may be held, in milliseconds from its grant, however often it is renewed.
+   * 0 means no cap of the caller's own; otherwise at least 100 (the smallest ttl_ms). The server
+   * may have its own cap (--max-hold-ms); the smaller of the two applies. A capped lease is never
+   * renewed past its cap: Acquire, Extend and KeepAlive renewals shorten the ttl so that the lock
+   * expires on the nodes no later than the cap, and once less than 100 ms of it is left a renewal
+   * is refused: Extend fails with FAILED_PRECONDITION (reason HOLD_CAP_REACHED) and KeepAlive
+   * answers (or pushes, at the deadline) LOST with LOSS_REASON_HOLD_CAP. An Acquire re-sent with
+   * the lock_id that already holds the resource keeps the cap counted from the first grant.
+   *
+   * The cap is kept by the server that granted the lease (in its memory, not on the Redis nodes):
+   * an Extend or KeepAlive through another replica, or through this server after it restarted,
+   * does not know it and renews as asked. Send a lease's renewals to the server that granted it.
+   */
+  maxHoldMs: number;
 }
 
 /** Response of LockService.Acquire. */
@@ -177,6 +288,14 @@ export interface Lease {
    * succeeded at once.
    */
   queuedMs: number;
+  /**
+   * The hold cap in force for this lease, in milliseconds from its grant: the smaller of
+   * AcquireRequest.max_hold_ms and the server's --max-hold-ms (see AcquireRequest.max_hold_ms).
+   * 0 when the lease has no cap, or (Extend) when this server did not grant it and so does not
+   * know its cap. A client can count the cap from send_time + queued_ms, which is never later
+   * than the server's start of it.
+   */
+  maxHoldMs: number;
 }
 
 /** Request for LockService.Release. */
@@ -283,9 +402,14 @@ export interface KeepAliveResponse {
   fencingToken: number;
   /**
    * Human-readable explanation, e.g. why a lease was lost or why a renewal failed. Empty for a
-   * successful renewal. Not a stable API; do not parse it.
+   * successful renewal. Not a stable API; do not parse it: decide with `loss_reason`.
    */
   reason: string;
+  /**
+   * For LOST: why the lease was lost, machine-readable (see LossReason); never UNSPECIFIED on a
+   * LOST message. UNSPECIFIED for HELD and RELEASED.
+   */
+  lossReason: LossReason;
 }
 
 /**
@@ -402,7 +526,7 @@ export interface NodeLockState {
 }
 
 function createBaseAcquireRequest(): AcquireRequest {
-  return { resource: "", ttlMs: 0, clientId: "", waitTimeoutMs: 0, lockId: "" };
+  return { resource: "", ttlMs: 0, clientId: "", waitTimeoutMs: 0, lockId: "", maxHoldMs: 0 };
 }
 
 export const AcquireRequest: MessageFns<AcquireRequest> = {
@@ -421,6 +545,9 @@ export const AcquireRequest: MessageFns<AcquireRequest> = {
     }
     if (message.lockId !== "") {
       writer.uint32(42).string(message.lockId);
+    }
+    if (message.maxHoldMs !== 0) {
+      writer.uint32(48).uint32(message.maxHoldMs);
     }
     return writer;
   },
@@ -478,6 +605,14 @@ export const AcquireRequest: MessageFns<AcquireRequest> = {
             message.lockId = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.maxHoldMs = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -513,6 +648,11 @@ export const AcquireRequest: MessageFns<AcquireRequest> = {
         : isSet(object.lock_id)
         ? globalThis.String(object.lock_id)
         : "",
+      maxHoldMs: isSet(object.maxHoldMs)
+        ? globalThis.Number(object.maxHoldMs)
+        : isSet(object.max_hold_ms)
+        ? globalThis.Number(object.max_hold_ms)
+        : 0,
     };
   },
 
@@ -533,6 +673,9 @@ export const AcquireRequest: MessageFns<AcquireRequest> = {
     if (message.lockId !== "") {
       obj.lockId = message.lockId;
     }
+    if (message.maxHoldMs !== 0) {
+      obj.maxHoldMs = Math.round(message.maxHoldMs);
+    }
     return obj;
   },
 
@@ -546,6 +689,7 @@ export const AcquireRequest: MessageFns<AcquireRequest> = {
     message.clientId = object.clientId ?? "";
     message.waitTimeoutMs = object.waitTimeoutMs ?? 0;
     message.lockId = object.lockId ?? "";
+    message.maxHoldMs = object.maxHoldMs ?? 0;
     return message;
   },
 };
@@ -628,6 +772,7 @@ function createBaseLease(): Lease {
     quorum: 0,
     attempts: 0,
     queuedMs: 0,
+    maxHoldMs: 0,
   };
 }
 
@@ -659,6 +804,9 @@ export const Lease: MessageFns<Lease> = {
     }
     if (message.queuedMs !== 0) {
       writer.uint32(72).uint32(message.queuedMs);
+    }
+    if (message.maxHoldMs !== 0) {
+      writer.uint32(80).uint32(message.maxHoldMs);
     }
     return writer;
   },
@@ -748,6 +896,14 @@ export const Lease: MessageFns<Lease> = {
             message.queuedMs = reader.uint32();
             continue;
           }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.maxHoldMs = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -793,6 +949,11 @@ export const Lease: MessageFns<Lease> = {
         : isSet(object.queued_ms)
         ? globalThis.Number(object.queued_ms)
         : 0,
+      maxHoldMs: isSet(object.maxHoldMs)
+        ? globalThis.Number(object.maxHoldMs)
+        : isSet(object.max_hold_ms)
+        ? globalThis.Number(object.max_hold_ms)
+        : 0,
     };
   },
 
@@ -825,6 +986,9 @@ export const Lease: MessageFns<Lease> = {
     if (message.queuedMs !== 0) {
       obj.queuedMs = Math.round(message.queuedMs);
     }
+    if (message.maxHoldMs !== 0) {
+      obj.maxHoldMs = Math.round(message.maxHoldMs);
+    }
     return obj;
   },
 
@@ -842,6 +1006,7 @@ export const Lease: MessageFns<Lease> = {
     message.quorum = object.quorum ?? 0;
     message.attempts = object.attempts ?? 0;
     message.queuedMs = object.queuedMs ?? 0;
+    message.maxHoldMs = object.maxHoldMs ?? 0;
     return message;
   },
 };
@@ -1322,7 +1487,16 @@ export const KeepAliveRequest: MessageFns<KeepAliveRequest> = {
 };
 
 function createBaseKeepAliveResponse(): KeepAliveResponse {
-  return { resource: "", lockId: "", state: 0, validityMs: 0, validUntilMs: 0, fencingToken: 0, reason: "" };
+  return {
+    resource: "",
+    lockId: "",
+    state: 0,
+    validityMs: 0,
+    validUntilMs: 0,
+    fencingToken: 0,
+    reason: "",
+    lossReason: 0,
+  };
 }
 
 export const KeepAliveResponse: MessageFns<KeepAliveResponse> = {
@@ -1347,6 +1521,9 @@ export const KeepAliveResponse: MessageFns<KeepAliveResponse> = {
     }
     if (message.reason !== "") {
       writer.uint32(58).string(message.reason);
+    }
+    if (message.lossReason !== 0) {
+      writer.uint32(64).int32(message.lossReason);
     }
     return writer;
   },
@@ -1420,6 +1597,14 @@ export const KeepAliveResponse: MessageFns<KeepAliveResponse> = {
             message.reason = reader.string();
             continue;
           }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.lossReason = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1457,6 +1642,11 @@ export const KeepAliveResponse: MessageFns<KeepAliveResponse> = {
         ? globalThis.Number(object.fencing_token)
         : 0,
       reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      lossReason: isSet(object.lossReason)
+        ? lossReasonFromJSON(object.lossReason)
+        : isSet(object.loss_reason)
+        ? lossReasonFromJSON(object.loss_reason)
+        : 0,
     };
   },
 
@@ -1483,6 +1673,9 @@ export const KeepAliveResponse: MessageFns<KeepAliveResponse> = {
     if (message.reason !== "") {
       obj.reason = message.reason;
     }
+    if (message.lossReason !== 0) {
+      obj.lossReason = lossReasonToJSON(message.lossReason);
+    }
     return obj;
   },
 
@@ -1498,6 +1691,7 @@ export const KeepAliveResponse: MessageFns<KeepAliveResponse> = {
     message.validUntilMs = object.validUntilMs ?? 0;
     message.fencingToken = object.fencingToken ?? 0;
     message.reason = object.reason ?? "";
+    message.lossReason = object.lossReason ?? 0;
     return message;
   },
 };
@@ -2610,6 +2804,8 @@ export const LockServiceDefinition = {
      *   another lock_id took the resource over). It then detaches the lease and stops renewing it.
      *   (A Release of the lease's own lock_id, through this server or another, is answered
      *   RELEASED, not LOST.)
+     *   Every LOST carries a machine-readable `loss_reason` (see LossReason) beside the prose
+     *   `reason`.
      * - A request with `release: true` releases the lease (as Release would) and is answered
      *   RELEASED, or LOST if the lease was already gone; the lease is detached either way.
      * - When the stream ends without `release` for a lease (client closed it, connection broke,
@@ -2757,6 +2953,8 @@ export interface LockServiceImplementation<CallContextExt = {}> {
    *   another lock_id took the resource over). It then detaches the lease and stops renewing it.
    *   (A Release of the lease's own lock_id, through this server or another, is answered
    *   RELEASED, not LOST.)
+   *   Every LOST carries a machine-readable `loss_reason` (see LossReason) beside the prose
+   *   `reason`.
    * - A request with `release: true` releases the lease (as Release would) and is answered
    *   RELEASED, or LOST if the lease was already gone; the lease is detached either way.
    * - When the stream ends without `release` for a lease (client closed it, connection broke,
@@ -2888,6 +3086,8 @@ export interface LockServiceClient<CallOptionsExt = {}> {
    *   another lock_id took the resource over). It then detaches the lease and stops renewing it.
    *   (A Release of the lease's own lock_id, through this server or another, is answered
    *   RELEASED, not LOST.)
+   *   Every LOST carries a machine-readable `loss_reason` (see LossReason) beside the prose
+   *   `reason`.
    * - A request with `release: true` releases the lease (as Release would) and is answered
    *   RELEASED, or LOST if the lease was already gone; the lease is detached either way.
    * - When the stream ends without `release` for a lease (client closed it, connection broke,
