@@ -4,7 +4,7 @@
 // that the test file running beside this one (vitest runs two) keeps its CPU and its Redis nodes stay timely.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { availableParallelism, setPriority } from 'node:os';
+import { availableParallelism, cpus as machineCpus, setPriority } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CpuMeter, queuedSeconds } from './proc-usage.js';
@@ -43,8 +43,9 @@ describe('CpuMeter', () => {
     await sleep(600);
     const { cores, queued } = meter.stop();
     // cpus + 1 busy processes on cpus CPUs: they fill the machine, and one CPU's worth of them is always queued
-    // (more when the test beside this one takes CPU from them).
-    expect(cores.spinners).toBeGreaterThan(0.25);
+    // (more when the test beside this one takes CPU from them: at nice 19 on a box pinned to one core, as
+    // `npm run test:soak -- --pin 0` runs it, they got 0.02 cores, so the floor is only that they ran at all).
+    expect(cores.spinners).toBeGreaterThan(0);
     expect(cores.spinners).toBeLessThanOrEqual(cpus + 0.1);
     expect(queued.spinners).toBeGreaterThan(0.3);
     // A spinning thread is always either running or queued: together, one core's worth per spinner. The meter
@@ -53,7 +54,8 @@ describe('CpuMeter', () => {
     const accounted = (cores.spinners ?? 0) + (queued.spinners ?? 0);
     expect(accounted).toBeGreaterThan((cpus + 1) * 0.6);
     expect(accounted).toBeLessThan(cpus + 1 + 0.3);
-    expect(queued.machineIdle).toBeLessThan(cpus * 0.5);
+    // Idle cores are counted machine-wide; CPUs this process may not use (taskset) can idle whatever it does.
+    expect(queued.machineIdle).toBeLessThan(cpus * 0.5 + (machineCpus().length - cpus));
     expect(cores.absent).toBeNaN();
     expect(queued.absent).toBeNaN();
   });
