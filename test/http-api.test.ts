@@ -29,7 +29,9 @@ function expectError(answer: HttpAnswer, status: number, reason: string, field?:
 
 describe('lab JSON API: the lock endpoints', () => {
   it('acquire, status, extend, release, status: fields named as in the proto, plus the lab’s', async () => {
-    const { api } = await lab();
+    // The exact values (three nodes granted, one attempt) assume no node reply is late: on a starved box (one
+    // core, the whole suite on it) a 100 ms node timeout cost a vote and an attempt. This test is about fields.
+    const { api } = await lab(['--node-timeout-ms', '2000']);
     const resource = uniqueResource('lab');
     const before = Date.now();
     const acquired = await api.post('/lock/acquire', { resource, ttl_ms: 4_000, client_id: 'lab-1' });
