@@ -17,8 +17,16 @@ describe('the server under the documented least-privilege Redis user', () => {
     // B looks again only every 60 s, and A's lock would run 30 s: within the waiter's 10 s wait, only a release
     // announcement (SUBSCRIBE under the ACL) can wake it.
     const b = await startServerProcess(cluster, ['--wait-fallback-ms', '60000'], env);
-    const { lock: a, logs } = await startTestServer(['--max-ttl-ms', '60000'], { cluster, env });
+    const { lock: a, logs, server } = await startTestServer(['--max-ttl-ms', '60000'], { cluster, env });
     const { lock: lockB } = connect(`127.0.0.1:${b.grpcPort}`);
+    // Two engines starting together on a fresh cluster: A may find a node B has not marked yet, and keep it out of
+    // quorums while it reads its marker again. That costs a call in flight a retry (an SDK retries UNAVAILABLE,
+    // this plain client does not); this test is about the ACL, so it starts once A's decisions are made.
+    await waitFor(
+      'A to count every node',
+      () => server.engine.admissionSettled && server.engine.status().nodes.every((n) => n.voting),
+      10_000,
+    );
     const resource = uniqueResource('acl');
     const { lease } = await a.acquire({ resource, ttlMs: 30_000 });
     const monitors = await monitorScripts(cluster.nodes);
