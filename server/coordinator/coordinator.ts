@@ -10,7 +10,7 @@ import {
   type ReleaseResult,
 } from '../redlock/index.js';
 import { HOLD_CAP_REACHED, LiveLeasesError, ShuttingDownError } from './errors.js';
-import type { KeepAliveStream, StreamOutput } from './keep-alive-stream.js';
+import { type KeepAliveStream, leaseKey, type StreamOutput } from './keep-alive-stream.js';
 import { LeaseRegistry, type StreamLimits } from './lease-registry.js';
 import { type LockEvents, NO_EVENTS } from './lock-events.js';
 import { LockLog } from './lock-log.js';
@@ -150,7 +150,7 @@ export class Coordinator {
       this.lockLog.acquireFailed(error, signal);
       throw error;
     }
-    const key = holdKey(lease.resource, lease.lockId);
+    const key = leaseKey(lease.resource, lease.lockId);
     if (capMs > 0 && !this.holdCaps.has(key)) this.rememberCap(key, lease.startedAt + capMs, capMs);
     this.lockLog.granted(lease, request.waitTimeoutMs ?? 0, performance.now() - started);
     this.registry.granted(lease);
@@ -176,7 +176,7 @@ export class Coordinator {
       this.lockLog.releaseFailed(error);
       throw error;
     }
-    this.holdCaps.delete(holdKey(resource, lockId));
+    this.holdCaps.delete(leaseKey(resource, lockId));
     this.lockLog.released(resource, lockId, result, performance.now() - started);
     return result;
   }
@@ -199,7 +199,7 @@ export class Coordinator {
       throw error;
     }
     this.lockLog.extended(lease, performance.now() - started, quiet);
-    return { ...lease, maxHoldMs: this.holdCaps.get(holdKey(resource, lockId))?.capMs ?? 0 };
+    return { ...lease, maxHoldMs: this.holdCaps.get(leaseKey(resource, lockId))?.capMs ?? 0 };
   }
 
   /**
@@ -236,7 +236,7 @@ export class Coordinator {
     ttlMs: number | undefined,
     capMs: number,
   ): number | undefined {
-    const until = lockId === undefined ? undefined : this.holdCaps.get(holdKey(resource, lockId))?.until;
+    const until = lockId === undefined ? undefined : this.holdCaps.get(leaseKey(resource, lockId))?.until;
     if (until === undefined && capMs === 0) return ttlMs;
     const left = until === undefined ? capMs : Math.floor(until - performance.now());
     if (left < this.engine.options.minTtlMs) {
@@ -250,7 +250,7 @@ export class Coordinator {
 
   /** Whether the lease of `lockId` is at its hold cap: a renewal now would be refused. */
   private capReached(resource: string, lockId: string): boolean {
-    const until = this.holdCaps.get(holdKey(resource, lockId))?.until;
+    const until = this.holdCaps.get(leaseKey(resource, lockId))?.until;
     return until !== undefined && until - performance.now() < this.engine.options.minTtlMs;
   }
 
@@ -305,7 +305,7 @@ export class Coordinator {
       live.map(async ({ resource, lockId }) => {
         const releasing = this.engine.release(resource, lockId);
         this.waitingRoom.releasing(resource, releasing);
-        this.holdCaps.delete(holdKey(resource, lockId));
+        this.holdCaps.delete(leaseKey(resource, lockId));
         // Gone already (expired meanwhile) or no node reachable: either way its lock ends at its ttl at the latest.
         await releasing.catch(() => undefined);
       }),
@@ -337,8 +337,4 @@ export class Coordinator {
     this.shutdownListeners.add(listener);
     return () => this.shutdownListeners.delete(listener);
   }
-}
-
-function holdKey(resource: string, lockId: string): string {
-  return `${resource}\n${lockId}`;
 }

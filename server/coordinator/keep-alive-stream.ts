@@ -386,8 +386,13 @@ export class KeepAliveStream {
   }
 }
 
+/** One lease's key in the coordinator's maps: its resource and lock id. */
+export function leaseKey(resource: string, lockId: string): string {
+  return `${resource}\n${lockId}`;
+}
+
 function keyOf(lease: { resource: string; lockId: string }): string {
-  return `${lease.resource}\n${lease.lockId}`;
+  return leaseKey(lease.resource, lease.lockId);
 }
 
 function ended(

@@ -3,6 +3,7 @@ import { LimitError, type ShuttingDownError } from './errors.js';
 import {
   type AttachedLease,
   KeepAliveStream,
+  leaseKey,
   type StreamHost,
   type StreamOutput,
 } from './keep-alive-stream.js';
@@ -141,7 +142,7 @@ export class LeaseRegistry implements StreamHost {
     result: Promise<{ released: boolean }>,
     from: KeepAliveStream | undefined,
   ): void {
-    const key = `${resource}\n${lockId}`;
+    const key = leaseKey(resource, lockId);
     const entry: HolderRelease = {
       startedAt: performance.now(),
       released: result.then(
@@ -184,7 +185,7 @@ export class LeaseRegistry implements StreamHost {
   }
 
   async releasedByHolder(resource: string, lockId: string, since = 0): Promise<boolean> {
-    const entry = this.releases.get(`${resource}\n${lockId}`);
+    const entry = this.releases.get(leaseKey(resource, lockId));
     if (!entry || entry.startedAt < since) return false;
     return await entry.released;
   }
@@ -263,5 +264,5 @@ export class LeaseRegistry implements StreamHost {
 }
 
 function keyOf(lease: { resource: string; lockId: string }): string {
-  return `${lease.resource}\n${lease.lockId}`;
+  return leaseKey(lease.resource, lease.lockId);
 }
